@@ -1,0 +1,74 @@
+"""Floor and site plan images: accepted formats, their size, versioned file names."""
+
+import hashlib
+from pathlib import PurePath
+from xml.etree import ElementTree
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from PIL import Image, UnidentifiedImageError
+
+PLAN_EXTENSIONS = ("svg", "png", "webp")
+RASTER_FORMATS = {"png": "PNG", "webp": "WEBP"}
+
+
+def plan_upload_to(instance: object, filename: str) -> str:
+    # The name carries the content's hash: a new plan gets a new URL, so the old one
+    # may be cached forever (offline tablets keep it).
+    field_file = instance.plan if hasattr(instance, "plan") else instance.site_plan
+    digest = _digest(field_file)
+    return f"plans/{digest}{PurePath(filename).suffix.lower()}"
+
+
+def validate_plan(file: File) -> None:
+    extension = PurePath(file.name).suffix.lower().lstrip(".")
+    if extension not in PLAN_EXTENSIONS:
+        raise ValidationError(f"A plan must be one of {', '.join(PLAN_EXTENSIONS)}.")
+    plan_size(file)
+
+
+def plan_size(file: File) -> tuple[int, int]:
+    extension = PurePath(file.name).suffix.lower().lstrip(".")
+    file.seek(0)
+    try:
+        if extension == "svg":
+            return _svg_size(file.read())
+        with Image.open(file, formats=[RASTER_FORMATS[extension]]) as image:
+            return image.size
+    except (UnidentifiedImageError, KeyError, OSError) as error:
+        raise ValidationError(f"This is not a readable {extension} image.") from error
+    finally:
+        file.seek(0)
+
+
+def _svg_size(content: bytes) -> tuple[int, int]:
+    try:
+        root = ElementTree.fromstring(content)
+    except ElementTree.ParseError as error:
+        raise ValidationError("This SVG is not well-formed XML.") from error
+    if not root.tag.endswith("svg"):
+        raise ValidationError("This file is not an SVG image.")
+    view_box = root.get("viewBox", "").replace(",", " ").split()
+    if len(view_box) == 4:
+        width, height = float(view_box[2]), float(view_box[3])
+    else:
+        width, height = _svg_length(root.get("width")), _svg_length(root.get("height"))
+    if width <= 0 or height <= 0:
+        raise ValidationError("An SVG plan needs a viewBox or a width and height.")
+    return round(width), round(height)
+
+
+def _svg_length(value: str | None) -> float:
+    try:
+        return float((value or "0").removesuffix("px"))
+    except ValueError:
+        return 0
+
+
+def _digest(field_file: File) -> str:
+    sha = hashlib.sha256()
+    field_file.seek(0)
+    for chunk in field_file.chunks():
+        sha.update(chunk)
+    field_file.seek(0)
+    return sha.hexdigest()[:20]

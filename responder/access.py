@@ -1,0 +1,77 @@
+"""Who may see what: the one rule every path asks (REST, WebSocket, HLS tokens, pushes)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q
+
+from responder.capabilities import Capability
+from responder.models import Grant
+
+NOTHING = Q(pk__in=[])
+
+
+def active_grants(user: AbstractBaseUser | AnonymousUser) -> list[Grant]:
+    """The user's grants in force, read once per user object (one request, one socket)."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    cached = getattr(user, "_active_grants", None)
+    if cached is None:
+        query = Grant.objects.active().for_user(user).prefetch_related("tags")
+        cached = user._active_grants = list(query)
+    return cached
+
+
+def forget_grants(user: AbstractBaseUser) -> None:
+    user.__dict__.pop("_active_grants", None)
+
+
+def capabilities(user: AbstractBaseUser | AnonymousUser) -> set[str]:
+    if user.is_authenticated and user.is_active and user.is_superuser:
+        return set(Capability.values)
+    return {cap for grant in active_grants(user) for cap in grant.capabilities}
+
+
+def scope_q(
+    user: AbstractBaseUser | AnonymousUser,
+    *capabilities: Capability,
+    building: str,
+    tags: str | None = None,
+) -> Q:
+    """A filter for the objects the user may see with any of these capabilities.
+
+    `building` is the lookup from the object to its building ("building", or "id" for
+    buildings themselves); `tags` the lookup to its camera tags, if it has any. Objects
+    without tags are outside every tag-scoped grant.
+    """
+    if user.is_authenticated and user.is_active and user.is_superuser:
+        return Q()
+    result = NOTHING
+    for grant in active_grants(user):
+        if set(capabilities).isdisjoint(grant.capabilities):
+            continue
+        grant_q = _grant_q(grant, building=building, tags=tags)
+        if grant_q is None:
+            continue
+        if not grant_q:
+            return Q()
+        result |= grant_q
+    return result
+
+
+def _grant_q(grant: Grant, *, building: str, tags: str | None) -> Q | None:
+    q = Q()
+    if grant.campus_id:
+        q &= Q(**{_path(building, "campus"): grant.campus_id})
+    if grant.building_id:
+        q &= Q(**{building: grant.building_id})
+    tag_ids = [tag.id for tag in grant.tags.all()]
+    if tag_ids:
+        if tags is None:
+            return None
+        q &= Q(**{f"{tags}__in": tag_ids})
+    return q
+
+
+def _path(building: str, field: str) -> str:
+    return field if building == "id" else f"{building}__{field}"

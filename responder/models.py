@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from responder.capabilities import Capability
+
+
+class GrantQuerySet(models.QuerySet):
+    def active(self) -> GrantQuerySet:
+        now = timezone.now()
+        return self.filter(
+            models.Q(starts_at__isnull=True) | models.Q(starts_at__lte=now),
+            models.Q(ends_at__isnull=True) | models.Q(ends_at__gt=now),
+        )
+
+    def for_user(self, user: settings.AUTH_USER_MODEL) -> GrantQuerySet:
+        return self.filter(models.Q(user=user) | models.Q(group__in=user.groups.all()))
+
+
+class Grant(models.Model):
+    """Capabilities over a scope, for a group or a user.
+
+    The scope is the whole district when campus, building and tags are all empty;
+    otherwise everything that matches each one that is set (a tag set matches any tag).
+    """
+
+    group = models.ForeignKey(
+        Group, on_delete=models.CASCADE, null=True, blank=True, related_name="grants"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="grants",
+    )
+    capabilities = models.JSONField(default=list)
+    campus = models.ForeignKey(
+        "maps.Campus", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    building = models.ForeignKey(
+        "maps.Building", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    tags = models.ManyToManyField("cameras.Tag", blank=True, related_name="+")
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    objects = GrantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(group__isnull=True) ^ models.Q(user__isnull=True),
+                name="grant_has_one_grantee",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grantee}: {', '.join(self.capabilities)} over {self.scope_label}"
+
+    @property
+    def grantee(self) -> object:
+        return self.group or self.user
+
+    @property
+    def scope_label(self) -> str:
+        parts = [str(p) for p in (self.campus, self.building) if p]
+        if self.pk:
+            parts += [f"#{tag}" for tag in self.tags.all()]
+        return ", ".join(parts) or "the district"
+
+    def clean(self) -> None:
+        unknown = set(self.capabilities) - set(Capability.values)
+        if unknown:
+            raise ValidationError({"capabilities": f"Unknown: {', '.join(sorted(unknown))}."})
+        if self.campus and self.building and self.building.campus_id != self.campus_id:
+            raise ValidationError({"building": "The building is not on that campus."})
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs) -> int:
+        raise PermissionError("The audit log is append-only.")
+
+    def delete(self) -> tuple[int, dict]:
+        raise PermissionError("The audit log is append-only.")
+
+
+class AuditEntry(models.Model):
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="+",
+    )
+    # Kept apart from the foreign key so the row still says who after a user is removed.
+    username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=60, db_index=True)
+    object_type = models.CharField(max_length=60, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise PermissionError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs) -> tuple[int, dict]:
+        raise PermissionError("The audit log is append-only.")
+
+
+class SignInState(models.Model):
+    """Failed sign-ins in a row, and the lock they lead to."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_in_state"
+    )
+    failures = models.PositiveIntegerField(default=0)
+    first_failure_at = models.DateTimeField(null=True, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {'locked' if self.locked_at else f'{self.failures} failures'}"
