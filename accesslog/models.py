@@ -80,3 +80,72 @@ class DoorCamera(models.Model):
 
     def __str__(self) -> str:
         return f"{self.door} ← {self.camera} (#{self.rank})"
+
+
+class EventType(models.TextChoices):
+    DOOR_FORCED = "door_forced", "Door forced"
+    DOOR_HELD = "door_held", "Door held open"
+    ACCESS_DENIED = "access_denied", "Access denied"
+    ACCESS_GRANTED = "access_granted", "Access granted"
+    INTERCOM_CALL = "intercom_call", "Intercom call"
+    TAMPER = "tamper", "Tamper"
+    DURESS = "duress", "Duress"
+
+
+class Severity(models.TextChoices):
+    ALARM = "alarm"
+    WARNING = "warning"
+    NOTICE = "notice"
+    INFO = "info"
+
+
+SEVERITY_OF = {
+    EventType.DOOR_FORCED: Severity.ALARM,
+    EventType.DURESS: Severity.ALARM,
+    EventType.TAMPER: Severity.ALARM,
+    EventType.DOOR_HELD: Severity.WARNING,
+    EventType.ACCESS_DENIED: Severity.WARNING,
+    EventType.INTERCOM_CALL: Severity.NOTICE,
+    EventType.ACCESS_GRANTED: Severity.INFO,
+}
+
+
+class EventQuerySet(models.QuerySet):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> EventQuerySet:
+        """Events of doors the user may see alarms for. Unmapped doors: managers only."""
+        from responder.access import scope_q
+
+        return self.filter(scope_q(user, Capability.ALARMS, building="door__building"))
+
+
+class Event(models.Model):
+    """An access-control event. `seq` orders delivery; the id is the event's own."""
+
+    seq = models.BigIntegerField(unique=True, editable=False)
+    system = models.ForeignKey(AccessSystem, on_delete=models.PROTECT, related_name="events")
+    source_event_id = models.CharField(max_length=200)
+    type = models.CharField(max_length=30, choices=EventType.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    # Kept even when the door is unknown: an event is never lost.
+    door = models.ForeignKey(
+        Door, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    door_external_id = models.CharField(max_length=100)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    credential = models.CharField(max_length=200, blank=True)
+    person = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "source_event_id"], name="event_source_id_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.get_type_display()} at {self.door or self.door_external_id}"

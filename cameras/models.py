@@ -64,8 +64,8 @@ class Camera(Placed):
     main_stream_url = models.CharField(max_length=500, validators=[validate_stream_url])
     sub_stream_url = models.CharField(max_length=500, blank=True, validators=[validate_stream_url])
     # Encrypted at rest; never serialised by any API.
-    username = EncryptedCharField(max_length=200, blank=True)
-    password = EncryptedCharField(max_length=200, blank=True)
+    username = EncryptedCharField(max_length=200, blank=True, null=True)
+    password = EncryptedCharField(max_length=200, blank=True, null=True)
     enabled = models.BooleanField(default=True)
 
     objects = CameraQuerySet.as_manager()

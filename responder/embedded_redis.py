@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         port = int(os.environ.get("EMBEDDED_REDIS_PORT") or free_port())
         server = start(port, directory)
         env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
-        print(f"Embedded Redis on 127.0.0.1:{port}", file=sys.stderr)
+        sys.stderr.write(f"Embedded Redis on 127.0.0.1:{port}\n")
         child = subprocess.Popen(command, env=env)
         try:
             return child.wait()

@@ -1,10 +1,14 @@
 from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 api = [
+    path("", include("responder.api_urls")),
+    path("", include("maps.urls")),
+    path("", include("cameras.urls")),
+    path("", include("accesslog.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
@@ -12,9 +16,5 @@ api = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api)),
+    *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),
 ]
-
-if settings.DEBUG:
-    urlpatterns += [
-        path(f"{settings.MEDIA_URL}<path:path>", serve, {"document_root": settings.MEDIA_ROOT})
-    ]
