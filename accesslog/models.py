@@ -3,7 +3,9 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from cameras.models import Camera
 from maps.models import Placed
@@ -149,3 +151,29 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.get_type_display()} at {self.door or self.door_external_id}"
+
+
+class EventAck(models.Model):
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="acks")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="event_acks"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at"]
+        constraints = [models.UniqueConstraint(fields=["event", "user"], name="event_ack_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.event} acknowledged by {self.user}"
+
+
+class ConnectorCursor(models.Model):
+    """Where a connector's feed stands, so a restart neither misses nor repeats an event."""
+
+    system = models.OneToOneField(AccessSystem, on_delete=models.CASCADE, related_name="cursor")
+    position = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.system}: {self.position or 'start'}"

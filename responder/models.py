@@ -49,6 +49,10 @@ class Grant(models.Model):
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     note = models.CharField(max_length=200, blank=True)
+    # Set on the time-boxed grants an open incident gives its responder groups.
+    incident = models.ForeignKey(
+        "Incident", on_delete=models.CASCADE, null=True, blank=True, related_name="grants"
+    )
 
     objects = GrantQuerySet.as_manager()
 
@@ -147,3 +151,80 @@ class SignInState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {'locked' if self.locked_at else f'{self.failures} failures'}"
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Incident(models.Model):
+    campus = models.ForeignKey("maps.Campus", on_delete=models.PROTECT, related_name="incidents")
+    title = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=10, choices=IncidentStatus.choices, default=IncidentStatus.OPEN
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when a rule opened it from an alarm.",
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    source_event = models.ForeignKey(
+        "accesslog.Event", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    responder_groups = models.ManyToManyField(Group, blank=True, related_name="incidents")
+    responders = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="assigned_incidents"
+    )
+    grant_hours = models.PositiveSmallIntegerField(
+        default=4, help_text="Emergency access ends at closing or after this many hours."
+    )
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class IncidentEntry(models.Model):
+    """One line of an incident's timeline: an event, an acknowledgement, a note, a change."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    event = models.ForeignKey(
+        "accesslog.Event", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name_plural = "incident entries"
+
+    def __str__(self) -> str:
+        return f"{self.incident}: {self.kind} at {self.at:%H:%M:%S}"
+
+
+class PushSubscription(models.Model):
+    """A device's Web Push subscription (the PushSubscription JSON of the browser)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions"
+    )
+    endpoint = models.URLField(max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=200)
+    auth = models.CharField(max_length=100)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.endpoint[:60]}"
