@@ -23,7 +23,9 @@ demo: install frontend
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python -m responder.embedded_redis -- $(BIN)/honcho start
+	@echo "Responder: http://127.0.0.1:$${PORT:-8000}/ (admin: /admin/). Ctrl-C stops everything."
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m responder.embedded_redis -- \
+		$(BIN)/honcho start -p $${PORT:-8000}
 
 test: install frontend
 	$(BIN)/python -m responder.embedded_redis -- $(BIN)/pytest $(PYTEST_ARGS)

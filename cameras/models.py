@@ -78,3 +78,41 @@ class Camera(Placed):
 
     def __str__(self) -> str:
         return self.name
+
+
+class StreamKind(models.TextChoices):
+    MAIN = "main", "Main stream"
+    SUB = "sub", "Sub stream"
+
+
+class HealthStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    ONLINE = "online", "Online"
+    OFFLINE = "offline", "Offline"
+
+
+class CameraHealth(models.Model):
+    """What the last probe (or live session) learnt about one of a camera's streams."""
+
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="health")
+    stream = models.CharField(max_length=10, choices=StreamKind.choices, default=StreamKind.MAIN)
+    status = models.CharField(
+        max_length=10, choices=HealthStatus.choices, default=HealthStatus.UNKNOWN
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    last_frame_at = models.DateTimeField(null=True, blank=True)
+    codec = models.CharField(max_length=20, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    bitrate = models.PositiveIntegerField(null=True, blank=True, help_text="Bits per second.")
+
+    class Meta:
+        verbose_name_plural = "camera health"
+        constraints = [
+            models.UniqueConstraint(fields=["camera", "stream"], name="camera_health_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.camera} ({self.stream}): {self.status}"

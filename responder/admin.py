@@ -12,7 +12,14 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path
 
 from responder.capabilities import Capability
-from responder.models import AuditEntry, Grant, Incident, IncidentEntry, SignInState
+from responder.models import (
+    AuditEntry,
+    Grant,
+    Incident,
+    IncidentEntry,
+    IncidentRule,
+    SignInState,
+)
 
 User = get_user_model()
 
@@ -167,3 +174,9 @@ def audit_csv_response(queryset: QuerySet) -> StreamingHttpResponse:
     response = StreamingHttpResponse(lines, content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="audit.csv"'
     return response
+
+
+@admin.register(IncidentRule)
+class IncidentRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "campus", "enabled", "grant_hours"]
+    filter_horizontal = ["responder_groups"]

@@ -1,10 +1,29 @@
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest
+
+from responder.models import SignInState
 
 
 class LockoutModelBackend(ModelBackend):
-    """ModelBackend that refuses a locked account, whatever the password."""
+    """ModelBackend that refuses a password for a locked account, whatever the password.
 
-    def user_can_authenticate(self, user: AbstractBaseUser) -> bool:
-        state = getattr(user, "sign_in_state", None)
-        return super().user_can_authenticate(user) and not (state and state.locked_at)
+    Only new sign-ins: a lock does not end the sessions already open, so that someone
+    guessing a responder's code cannot sign them out in the middle of an incident.
+    Disabling the user (is_active) ends those, through ModelBackend.get_user.
+    """
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: object,
+    ) -> AbstractBaseUser | None:
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if (
+            user is not None
+            and SignInState.objects.filter(user=user, locked_at__isnull=False).exists()
+        ):
+            return None
+        return user

@@ -228,3 +228,30 @@ class PushSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.endpoint[:60]}"
+
+
+class IncidentRule(models.Model):
+    """An alarm that opens an incident on its campus when none is open there."""
+
+    name = models.CharField(max_length=200)
+    event_types = models.JSONField(
+        default=list,
+        help_text='Event types that open an incident, e.g. ["duress", "door_forced"].',
+    )
+    campus = models.ForeignKey(
+        "maps.Campus",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: every campus.",
+    )
+    responder_groups = models.ManyToManyField(Group, blank=True, related_name="+")
+    grant_hours = models.PositiveSmallIntegerField(default=4)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,1 +1,7 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from responder.consumers import EventsConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/events", EventsConsumer.as_asgi()),
+]

@@ -47,10 +47,12 @@ SALT_KEY = envstr("CREDENTIALS_SALT", "responder-camera-credentials")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000")
+# seed_demo's cameras stream from here (the camera simulator); empty: RTSP on 10.x addresses.
+DEMO_CAMERA_BASE_URL = envstr("DEMO_CAMERA_BASE_URL", "http://127.0.0.1:8554")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "responder.apps.ResponderAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -109,7 +111,8 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (daphne, workers, tests' live servers) share one file.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # A file, not memory: the tests start servers that share it. Named after the database.
+    DATABASES["default"]["TEST"] = {"NAME": f"{DATABASES['default']['NAME']}.test"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -135,7 +138,37 @@ CELERY_TASK_ROUTES = {"cameras.tasks.*": {"queue": "video"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "camera-health": {
+        "task": "cameras.tasks.health_probe_all",
+        "schedule": envint("CAMERA_PROBE_SECONDS", "300"),
+    },
+    "live-clean-up": {"task": "cameras.tasks.live_clean_up", "schedule": 60},
+    "incident-grants-expire": {"task": "responder.tasks.incident_grants_expire", "schedule": 60},
+}
+
+# Live video (cameras/live.py): every daphne and video worker must share LIVE_ROOT.
+LIVE_ROOT = Path(envstr("LIVE_ROOT", str(BASE_DIR / "live")))
+LIVE_IDLE_SECONDS = envint("LIVE_IDLE_SECONDS", "30")
+LIVE_SEGMENT_SECONDS = envint("LIVE_SEGMENT_SECONDS", "1")
+LIVE_LIST_SIZE = envint("LIVE_LIST_SIZE", "6")
+LIVE_MAX_SESSIONS = envint("LIVE_MAX_SESSIONS", "12")
+LIVE_START_TIMEOUT = envint("LIVE_START_TIMEOUT", "15")
+LIVE_TOKEN_SECONDS = min(envint("LIVE_TOKEN_SECONDS", "300"), 300)
+# e.g. "/_live/": nginx serves segments from LIVE_ROOT after Django checks the token.
+LIVE_ACCEL_REDIRECT = envstr("LIVE_ACCEL_REDIRECT", "")
+CAMERA_TIMEOUT = envint("CAMERA_TIMEOUT", "5")
+SNAPSHOT_CACHE_SECONDS = envint("SNAPSHOT_CACHE_SECONDS", "5")
+
+# Web push (responder/push.py). With DEBUG and no key, a dev key derives from SECRET_KEY;
+# in production push is on when a key is set, and PUSH_ENABLED=true without one fails.
+VAPID_PRIVATE_KEY = envstr("VAPID_PRIVATE_KEY", "")  # base64url raw P-256 key, or DER
+PUSH_ENABLED = envbool("PUSH_ENABLED", str(DEBUG or bool(VAPID_PRIVATE_KEY)))
+VAPID_PUBLIC_KEY = envstr("VAPID_PUBLIC_KEY", "")  # optional: derived from the private key
+VAPID_SUBJECT = envstr("VAPID_SUBJECT", "mailto:it@district.example")
+PUSH_WINDOW_SECONDS = envint("PUSH_WINDOW_SECONDS", "60")
+if PUSH_ENABLED and not DEBUG and not VAPID_PRIVATE_KEY:
+    raise ImproperlyConfigured("Set VAPID_PRIVATE_KEY, or PUSH_ENABLED=false.")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -147,6 +180,10 @@ AUTHENTICATION_BACKENDS = ["responder.backends.LockoutModelBackend"]
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")
 LOGIN_FAILURE_WINDOW = timedelta(minutes=envint("LOGIN_FAILURE_WINDOW_MINUTES", "15"))
 OTP_TOTP_ISSUER = envstr("OTP_TOTP_ISSUER", "Responder")
+# The account lockout above counts wrong codes; django-otp's per-device delays on top
+# would only refuse a right code typed within seconds of a wrong one.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 
 # Idle expiry: the cookie's age, renewed by every request. Absolute expiry: the middleware.
 SESSION_COOKIE_AGE = envint("SESSION_IDLE_MINUTES", "30") * 60

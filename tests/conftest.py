@@ -4,3 +4,18 @@ import pytest
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def verified_api_client():
+    """`verified_api_client(user)`: a Client signed in through POST /api/v1/auth/login
+    with a real TOTP code from the user's device (one is made if they have none)."""
+    from tests.signin_helpers import api_sign_in
+
+    return api_sign_in
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    # Sign-in tests hash the password dozens of times; PBKDF2's cost proves nothing there.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -136,3 +136,15 @@ class GrantFactory(factory.django.DjangoModelFactory):
     def tags(obj, create, extracted, **kwargs):  # noqa: N805
         if create and extracted:
             obj.tags.set(TagFactory(slug=slug) for slug in extracted)
+
+
+def sign_in_verified(client, user) -> TOTPDevice:
+    """Signs `user` in past the second factor, as the real sign-in leaves the session."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    device = TOTPDeviceFactory(user=user)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from cameras.models import Camera
@@ -29,7 +31,7 @@ def test_a_building_grant_stops_at_the_building():
 def test_a_grant_ends_at_its_end(time_machine):
     user = UserFactory()
     CameraFactory()
-    GrantFactory(user=user, capabilities=["live"], ends_at="2030-01-01T00:00Z")
+    GrantFactory(user=user, capabilities=["live"], ends_at=datetime(2030, 1, 1, tzinfo=UTC))
 
     time_machine.move_to("2029-12-31T23:59Z")
     assert Camera.objects.visible_to(user, Capability.LIVE).count() == 1

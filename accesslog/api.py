@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import django_filters
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accesslog.models import (
+    AccessSystem,
+    Door,
+    DoorCamera,
+    DoorQuerySet,
+    Event,
+    EventAck,
+    EventQuerySet,
+)
+from accesslog.rendering import event_payloads, with_payload_relations
+from accesslog.serializers import DoorSerializer, EventIngestSerializer
+from accesslog.services import event_ack, event_ingest
+from accesslog.signatures import HEADER, verify
+from cameras.models import Camera
+from responder.capabilities import VIEWING, Capability
+
+# --- Doors ------------------------------------------------------------------------------
+
+
+def visible_door_cameras(user: AbstractBaseUser | AnonymousUser) -> Prefetch:
+    """A door's camera links, nearest first, limited to the cameras the user may watch."""
+    links = DoorCamera.objects.filter(camera__in=Camera.objects.visible_to(user, *VIEWING))
+    return Prefetch("door_cameras", links.order_by("rank", "id"))
+
+
+class DoorFilter(django_filters.FilterSet):
+    building = django_filters.NumberFilter(field_name="building__id")
+    campus = django_filters.NumberFilter(field_name="building__campus__id")
+    system = django_filters.CharFilter(field_name="system__slug", label="Access system slug")
+    search = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
+
+    class Meta:
+        model = Door
+        fields = ["building", "campus", "system", "search", "q"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Doors whose alarms the user may see"),
+    retrieve=extend_schema(summary="One door (404 outside the user's scope)"),
+)
+class DoorViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = DoorSerializer
+    filterset_class = DoorFilter
+    queryset = Door.objects.none()  # for the schema; the real one depends on the user
+
+    def get_queryset(self) -> DoorQuerySet:
+        user = self.request.user
+        return (
+            Door.objects.visible_to(user, Capability.ALARMS)
+            .select_related("building", "system")
+            .prefetch_related(visible_door_cameras(user))
+        )
+
+
+# --- Events -----------------------------------------------------------------------------
+
+MAX_EVENT_BYTES = 64 * 1024
+PAGE_DEFAULT, PAGE_MAX = 100, 500
+
+
+class EventIngest(APIView):
+    """A webhook for access systems, not people: the HMAC signature is its authentication,
+    so no session, no CSRF token and no second factor apply here."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Receive one signed access-control event",
+        request=EventIngestSerializer,
+        responses={202: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        system = get_object_or_404(AccessSystem, slug=slug)
+        body = _body(request)
+        if body is None:
+            return Response({"detail": "Over 64 KiB."}, status=413)
+        if not verify(request.headers.get(HEADER), body, [system.webhook_secret]):
+            return Response(
+                {"detail": f"Missing, wrong or stale {HEADER}."},
+                status=401,
+                headers={"WWW-Authenticate": HEADER},
+            )
+        try:
+            payload = json.loads(body)
+        except ValueError:  # also bad UTF-8
+            return Response({"body": ["Not valid JSON."]}, status=400)
+        event, created = event_ingest(system=system, payload=payload)
+        return Response({"id": event.id, "seq": event.seq}, status=202 if created else 200)
+
+
+def _body(request: Request) -> bytes | None:
+    """The raw body (the signature covers its exact bytes), or None when too large.
+
+    Content-Length is checked before reading anything; the bytes read are counted too,
+    since the header may be absent (chunked) or lie.
+    """
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_EVENT_BYTES:
+        return None
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return None
+    return body if len(body) <= MAX_EVENT_BYTES else None
+
+
+class EventList(APIView):
+    @extend_schema(
+        summary="Events the user may see, in seq order, after a seq",
+        parameters=[
+            OpenApiParameter("after", int, description="The last seq seen (default 0)."),
+            OpenApiParameter("limit", int, description=f"At most {PAGE_MAX} (default 100)."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> Response:
+        after = _int_param(request, "after", 0, low=0, high=2**62)
+        limit = _int_param(request, "limit", PAGE_DEFAULT, low=1, high=PAGE_MAX)
+        visible = Event.objects.visible_to(request.user).filter(seq__gt=after)
+        page = list(_with_history_relations(visible)[:limit])
+        last = page[-1].seq if page else after
+        more = len(page) == limit
+        next_url = f"{request.path}?{urlencode({'after': last, 'limit': limit})}" if more else None
+        return Response({"results": event_records(page), "last_seq": last, "next": next_url})
+
+
+class EventAckView(APIView):
+    @extend_schema(summary="Acknowledge an event", request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request, pk: int) -> Response:
+        visible = _with_history_relations(Event.objects.visible_to(request.user))
+        event = get_object_or_404(visible, pk=pk)
+        _, created = event_ack(event=event, user=request.user)
+        event = visible.get(pk=pk)  # again, with the new acknowledgement
+        return Response(event_records([event])[0], status=201 if created else 200)
+
+
+def _int_param(request: Request, name: str, default: int, *, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: ["A whole number."]}) from None
+    return min(max(value, low), high)
+
+
+def _with_history_relations(events: EventQuerySet) -> EventQuerySet:
+    acks = EventAck.objects.select_related("user").order_by("at", "id")
+    return with_payload_relations(events).prefetch_related(Prefetch("acks", acks))
+
+
+def event_records(events: list[Event]) -> list[dict]:
+    """The socket's event shape (accesslog.rendering), plus the seq and who acknowledged."""
+    return [
+        {**payload, "seq": event.seq, "acks": [_ack_record(ack) for ack in event.acks.all()]}
+        for event, payload in zip(events, event_payloads(events), strict=True)
+    ]
+
+
+def _ack_record(ack: EventAck) -> dict:
+    user = ack.user
+    return {
+        "user": user.pk,
+        "name": user.get_full_name() or user.get_username(),
+        "at": ack.at.isoformat(),
+    }

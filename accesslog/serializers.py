@@ -1,0 +1,76 @@
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Manager
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accesslog.models import Door, DoorCamera, EventType
+from cameras.serializers import PlacementSerializer
+
+# --- Doors ------------------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {"type": "array", "items": {"type": "integer"}, "description": "Camera ids, nearest first."}
+)
+class DoorCamerasField(serializers.Field):
+    """The door's cameras nearest first, as ids; only the prefetched (visible) ones."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="door_cameras", read_only=True, **kwargs)
+
+    def to_representation(self, value: Manager[DoorCamera]) -> list[int]:
+        return [link.camera_id for link in value.all()]
+
+
+class DoorSerializer(serializers.ModelSerializer):
+    system = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    campus = serializers.IntegerField(source="building.campus_id", read_only=True)
+    cameras = DoorCamerasField()
+    placement = PlacementSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Door
+        fields = [
+            "id", "external_id", "name", "system", "building", "campus", "cameras", "placement",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class DoorPlacementSerializer(serializers.ModelSerializer):
+    """A door's pin in the map tree."""
+
+    cameras = DoorCamerasField()
+
+    class Meta:
+        model = Door
+        fields = ["id", "name", "external_id", "floor", "x", "y", "cameras"]
+        read_only_fields = fields
+
+
+# --- Events (ingest) --------------------------------------------------------------------
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an offset: a naive time from a panel's local clock would be guessed."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        try:
+            parsed = parse_datetime(value) if isinstance(value, str) else None
+        except ValueError:  # well formed but impossible, e.g. month 13
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            self.fail("invalid", format="ISO 8601 with an offset, e.g. 2026-01-05T07:42:10-05:00")
+        return super().to_internal_value(value)
+
+
+class EventIngestSerializer(serializers.Serializer):
+    source_event_id = serializers.CharField(max_length=200)
+    type = serializers.ChoiceField(choices=EventType.choices)
+    door = serializers.CharField(max_length=100)
+    occurred_at = AwareDateTimeField()
+    credential = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    person = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    details = serializers.DictField(required=False)

@@ -1,0 +1,230 @@
+"""Live sessions: one transcode per (camera, profile), shared by every viewer.
+
+Redis holds, per session: a lease that viewers renew by fetching the playlist, a lock
+whose owner token names the worker running it (renewed while it runs), a "queued" mark
+so concurrent first viewers enqueue one task, and the state (where its files are, or why
+it failed). A worker that dies stops renewing its lock; the next request starts another.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+
+from cameras import media
+from cameras.health import camera_health_failed
+from cameras.models import Camera, CameraHealth, HealthStatus, StreamKind
+from cameras.redis import redis_client
+
+ACTIVE = "live:active"  # sorted set of running sessions, scored by lock expiry
+LOCK_SECONDS = 10
+RECONNECTS = 3  # after 1, 2 and 4 s
+FAILURE_SECONDS = 5
+# Renew the lock only if we still own it: a paused worker must not steal it back.
+RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+# A replaced worker must not wipe the state its successor has written.
+FORGET = """
+if redis.call('hget', KEYS[1], 'owner') == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class LiveUnavailable(Exception):
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.message, self.retry_after = message, retry_after
+
+
+def _key(camera_id: int, profile: str, what: str) -> str:
+    return f"live:{camera_id}:{profile}:{what}"
+
+
+def session_dir(*, camera_id: int, profile: str) -> Path | None:
+    owner = redis_client().hget(_key(camera_id, profile, "state"), "owner")
+    return settings.LIVE_ROOT / str(camera_id) / profile / owner if owner else None
+
+
+def sessions_running() -> int:
+    return redis_client().zcount(ACTIVE, time.time(), "+inf")
+
+
+def live_touch(*, camera_id: int, profile: str) -> None:
+    """A viewer is watching: renew the lease, and start the session if none is running."""
+    r = redis_client()
+    r.set(_key(camera_id, profile, "lease"), "1", ex=settings.LIVE_IDLE_SECONDS)
+    failed = r.get(_key(camera_id, profile, "failed"))
+    if failed:  # a short pause before trying a failing camera again
+        raise LiveUnavailable(f"The camera is unreachable: {failed}", FAILURE_SECONDS)
+    if r.exists(_key(camera_id, profile, "lock")):
+        return
+    if sessions_running() >= settings.LIVE_MAX_SESSIONS:
+        raise LiveUnavailable("Every video worker is busy. Try again in a moment.", 10)
+    if r.set(_key(camera_id, profile, "queued"), "1", nx=True, ex=settings.LIVE_START_TIMEOUT):
+        from cameras.tasks import live_session
+
+        r.delete(_key(camera_id, profile, "state"))
+        live_session.delay(camera_id, profile)
+
+
+def live_join(*, camera: Camera, profile: str) -> None:
+    """Start or join the session, and wait for its first segment."""
+    if not camera.enabled:
+        raise LiveUnavailable("This camera is switched off.", 60)
+    live_touch(camera_id=camera.pk, profile=profile)
+    deadline = time.monotonic() + settings.LIVE_START_TIMEOUT
+    while time.monotonic() < deadline:
+        text = playlist_read(camera_id=camera.pk, profile=profile)
+        # A failing session's muxer writes an ended, empty playlist as it closes: not ready.
+        if text and "#EXTINF" in text and "#EXT-X-ENDLIST" not in text:
+            return
+        # The viewer is waiting, not gone: keep the lease while the camera connects.
+        live_touch(camera_id=camera.pk, profile=profile)
+        time.sleep(0.1)
+    raise LiveUnavailable("No video worker started the stream in time. Try again.", 5)
+
+
+def playlist_read(*, camera_id: int, profile: str) -> str | None:
+    directory = session_dir(camera_id=camera_id, profile=profile)
+    try:
+        return (directory / media.PLAYLIST).read_text() if directory else None
+    except FileNotFoundError:
+        return None
+
+
+def stream_plan(camera: Camera, profile: str) -> tuple[str, StreamKind, media.Profile | None]:
+    """Which stream to read, and the profile to transcode it to (None: remux, cheapest).
+
+    A sub stream whose last probe shows H.264 within the profile is remuxed as it is; other
+    small profiles transcode from the sub stream, high from the main one, source remuxes main.
+    """
+    target = media.PROFILES.get(profile)
+    if target is None or not camera.sub_stream_url or profile == "high":
+        return camera.main_stream_url, StreamKind.MAIN, target
+    sub = CameraHealth.objects.filter(
+        camera=camera, stream=StreamKind.SUB, status=HealthStatus.ONLINE
+    ).first()
+    fits = sub is not None and media.fits_profile(
+        media.StreamInfo(
+            sub.codec, sub.width or 0, sub.height or 0, sub.fps or 0, sub.bitrate or 0
+        ),
+        target,
+    )
+    return camera.sub_stream_url, StreamKind.SUB, None if fits else target
+
+
+def live_run(*, camera_id: int, profile: str) -> str:
+    """The worker's side: run the session until its lease lapses. Returns why it ended."""
+    r = redis_client()
+    lock, owner = _key(camera_id, profile, "lock"), uuid.uuid4().hex
+    if not r.set(lock, owner, nx=True, ex=LOCK_SECONDS):
+        return "already running"
+    directory = settings.LIVE_ROOT / str(camera_id) / profile / owner
+    member = f"{camera_id}:{profile}:{owner}"
+    try:
+        camera = Camera.objects.filter(pk=camera_id, enabled=True).first()
+        if camera is None or not r.exists(_key(camera_id, profile, "lease")):
+            return "nobody is watching"
+        directory.mkdir(parents=True)
+        r.hset(_key(camera_id, profile, "state"), "owner", owner)
+        r.zadd(ACTIVE, {member: time.time() + LOCK_SECONDS})
+        url, kind, target = stream_plan(camera, profile)
+        keep_going = _keeper(camera_id, profile, owner, member)
+        streamed = False
+        for attempt in range(RECONNECTS + 1):
+            number = media.segment_next(directory)
+            try:
+                media.hls_write(
+                    media.url_with_credentials(url, camera.username, camera.password),
+                    directory,
+                    profile=target,
+                    keep_going=keep_going,
+                    timeout=settings.CAMERA_TIMEOUT,
+                    segment_seconds=settings.LIVE_SEGMENT_SECONDS,
+                    list_size=settings.LIVE_LIST_SIZE,
+                    start_number=number,
+                )
+                return "the last viewer left"
+            except media.SourceError as error:
+                reason, streamed = error.reason, streamed or error.streamed
+            # A camera that never sent a segment fails fast: a viewer is waiting for the 503.
+            # One that was streaming gets reconnects with backoff while anyone watches.
+            if not streamed or attempt == RECONNECTS:
+                break
+            if not _wait(2**attempt, keep_going):
+                return "the last viewer left during a reconnect"
+            media.playlist_reopen(directory)
+        # Health first: a viewer told "unreachable" may look at the camera's health at once.
+        camera_health_failed(camera=camera, stream=kind, reason=reason)
+        r.set(_key(camera_id, profile, "failed"), reason, ex=FAILURE_SECONDS)
+        return reason
+    finally:
+        r.eval(FORGET, 1, _key(camera_id, profile, "state"), owner)
+        r.delete(_key(camera_id, profile, "queued"))
+        r.zrem(ACTIVE, member)
+        shutil.rmtree(directory, ignore_errors=True)
+        r.eval(RELEASE, 1, lock, owner)
+
+
+def _wait(seconds: float, keep_going) -> bool:
+    """Sleep, still renewing the lock; False as soon as the session should end."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        if not keep_going():
+            return False
+        time.sleep(0.2)
+    return keep_going()
+
+
+def _keeper(camera_id: int, profile: str, owner: str, member: str):
+    r = redis_client()
+    checked = 0.0
+
+    def keep_going() -> bool:
+        nonlocal checked
+        if time.monotonic() - checked < 1:
+            return True
+        checked = time.monotonic()
+        if not r.eval(RENEW, 1, _key(camera_id, profile, "lock"), owner, LOCK_SECONDS * 1000):
+            return False  # another worker owns the session now
+        r.zadd(ACTIVE, {member: time.time() + LOCK_SECONDS})
+        return bool(r.exists(_key(camera_id, profile, "lease")))
+
+    return keep_going
+
+
+def live_warm(*, camera_ids: list[int], profile: str = "low") -> None:
+    """Start sessions before anyone asks (a door alarm's nearest cameras): the tap then plays.
+
+    The lease lasts LIVE_IDLE_SECONDS; if no viewer comes, the session stops by itself.
+    """
+    for camera_id in camera_ids:
+        try:
+            live_touch(camera_id=camera_id, profile=profile)
+        except LiveUnavailable:
+            return  # workers full: viewers still get their 503 with Retry-After
+
+
+def live_sweep() -> int:
+    """Remove the files of sessions whose worker was killed before it could clean up."""
+    r, removed = redis_client(), 0
+    for directory in settings.LIVE_ROOT.glob("*/*/*"):
+        camera_id, profile, owner = directory.relative_to(settings.LIVE_ROOT).parts
+        running = r.get(_key(int(camera_id), profile, "lock")) == owner
+        if not running and time.time() - directory.stat().st_mtime > LOCK_SECONDS * 3:
+            shutil.rmtree(directory, ignore_errors=True)
+            removed += 1
+    return removed

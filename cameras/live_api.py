@@ -1,0 +1,89 @@
+"""REST views for live video and snapshots: validate, call cameras/live.py, render."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cameras import media
+from cameras.live import LiveUnavailable, live_join
+from cameras.models import Camera
+from cameras.snapshots import camera_snapshot
+from cameras.tokens import token_issue
+from responder.audit import audit_record
+from responder.capabilities import Capability
+from responder.models import Outcome
+
+
+class LiveRequestSerializer(serializers.Serializer):
+    profile = serializers.ChoiceField(choices=media.PROFILE_NAMES, default="low")
+
+
+class LiveResponseSerializer(serializers.Serializer):
+    playlist = serializers.URLField()
+    expires_at = serializers.DateTimeField()
+    profile = serializers.CharField()
+
+
+def _unavailable(error: LiveUnavailable) -> Response:
+    return Response(
+        {"detail": error.message}, status=503, headers={"Retry-After": str(error.retry_after)}
+    )
+
+
+class LiveView(APIView):
+    @extend_schema(request=LiveRequestSerializer, responses=LiveResponseSerializer)
+    def post(self, request: Request, camera_id: int) -> Response:
+        camera = get_object_or_404(
+            Camera.objects.visible_to(request.user, Capability.LIVE), pk=camera_id
+        )
+        form = LiveRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        profile = form.validated_data["profile"]
+        try:
+            live_join(camera=camera, profile=profile)
+        except LiveUnavailable as error:
+            audit_record(
+                action="video.live",
+                request=request,
+                obj=camera,
+                outcome=Outcome.FAILURE,
+                details={"profile": profile, "reason": error.message},
+            )
+            return _unavailable(error)
+        token, expires = token_issue(user_id=request.user.pk, camera_id=camera.pk, profile=profile)
+        audit_record(
+            action="video.live", request=request, obj=camera, details={"profile": profile}
+        )
+        path = reverse("camera-live-playlist", args=[camera.pk, profile])
+        body = {
+            "playlist": request.build_absolute_uri(f"{path}?token={token}"),
+            "expires_at": datetime.fromtimestamp(expires, tz=UTC),
+            "profile": profile,
+        }
+        return Response(LiveResponseSerializer(body).data)
+
+
+class SnapshotView(APIView):
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY)})
+    def get(self, request: Request, camera_id: int) -> HttpResponse:
+        camera = get_object_or_404(
+            Camera.objects.visible_to(request.user, Capability.LIVE), pk=camera_id
+        )
+        try:
+            image = camera_snapshot(camera=camera)
+        except media.SourceError as error:
+            return _unavailable(LiveUnavailable(f"The camera is unreachable: {error.reason}", 10))
+        audit_record(action="video.snapshot", request=request, obj=camera)
+        response = HttpResponse(image, content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=5"
+        return response

@@ -1,0 +1,335 @@
+"""The per-process fan-out: one Redis subscriber, one database read per event, every socket.
+
+Per-socket delivery through the channel layer costs 10-30x a plain broadcast and drops
+messages over capacity (shared/notes/fanout-baselines.md). So each daphne process keeps
+its sockets here, reads each new event from the database once, encodes it once, and
+writes the frame to the sockets whose scope (held in memory) covers the event's building.
+A socket's `cursor` is the seq up to which it is served; frames go out only above it, so
+nothing is sent twice or out of order, and replay from the database fills any gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from importlib import import_module
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Max
+from django.utils import timezone
+
+from accesslog.models import Event
+from accesslog.rendering import event_payloads, with_payload_relations
+from responder.events import (
+    HEARTBEAT_SECONDS,
+    REPLAY_MAX_EVENTS,
+    REPLAY_MAX_HOURS,
+    Access,
+    AlarmScope,
+    channel,
+    encode,
+    in_scope,
+    session_access,
+)
+from responder.wire import Frame
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+# Seqs are handed out in commit order, so a hole is an ingest still committing; past
+# this long it was rolled back and is skipped.
+HOLE_GRACE_SECONDS = 1.0
+# The doorbell can ring unheard (Redis down, a dropped subscription): poll anyway.
+POLL_SECONDS = 5.0
+POLL_SECONDS_WITHOUT_REDIS = 1.0
+# Safety net for scope changes no signal announced (bulk updates, missed notices).
+RECHECK_SECONDS = 60.0
+PING = Frame(encode({"type": "ping"}))
+
+
+class Socket(Protocol):
+    session_key: str | None
+    user_id: int
+    alarm_scope: AlarmScope
+    cursor: int
+    live: bool
+
+    async def write(self, frames: list[Frame]) -> None: ...
+    async def apply(self, access: Access) -> None: ...
+
+
+class Fanout:
+    def __init__(self) -> None:
+        self.sockets: set[Socket] = set()
+        self.head = 0
+        self.redis_up = False
+        self._wake = asyncio.Event()
+        self._subscribed = asyncio.Event()
+        self._hole_since: float | None = None
+        # One delivery at a time: frames reach each socket in seq order.
+        self._delivery = asyncio.Lock()
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self.head = await database_sync_to_async(stored_head)()
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="fanout-listen"),
+            asyncio.create_task(self._pump(), name="fanout-pump"),
+            asyncio.create_task(self._heartbeat(), name="fanout-heartbeat"),
+        ]
+        # Wait for the subscription, so the first announcements are heard; but not long:
+        # with Redis down the sockets still work, by polling.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), 2)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- Events ---------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        while True:
+            timeout = POLL_SECONDS if self.redis_up else POLL_SECONDS_WITHOUT_REDIS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            try:
+                more = await self.catch_up()
+            except Exception:
+                logger.exception("Fan-out could not read new events; retrying")
+                await asyncio.sleep(1)
+                more = True
+            if more:
+                self._wake.set()
+
+    async def catch_up(self) -> bool:
+        """Deliver stored events above the head. True if there may be more to read."""
+        rows = await database_sync_to_async(stored_after)(self.head, BATCH)
+        # Announcements may have delivered some of these while we read.
+        rows = [row for row in rows if row.seq > self.head]
+        ready = self._settled(rows)
+        if ready:
+            await self._deliver(ready)
+        if len(ready) < len(rows):
+            await asyncio.sleep(0.05)
+            return True
+        return len(rows) == BATCH
+
+    def _settled(self, rows: list[Row]) -> list[Row]:
+        """The rows before the first hole; all of them once a hole outlives its grace."""
+        expected = self.head + 1
+        for index, row in enumerate(rows):
+            if row.seq != expected:
+                now = time.monotonic()
+                self._hole_since = self._hole_since or now
+                if now - self._hole_since < HOLE_GRACE_SECONDS:
+                    return rows[:index]
+                logger.warning("Skipping seq %s..%s: never committed", expected, row.seq - 1)
+                self._hole_since = None
+                return rows
+            expected += 1
+        self._hole_since = None
+        return rows
+
+    async def _deliver(self, rows: list[Row], *, announced: bool = False) -> None:
+        async with self._delivery:
+            rows = [row for row in rows if row.seq > self.head]
+            if announced and rows and rows[0].seq != self.head + 1:
+                self._wake.set()
+            elif rows:
+                await self._write(rows)
+
+    async def _write(self, rows: list[Row]) -> None:
+        first, self.head = rows[0].seq, rows[-1].seq
+        by_scope: dict[AlarmScope, list[Frame]] = {}
+        for sock in list(self.sockets):
+            if not sock.live or sock.cursor >= self.head:
+                continue
+            if sock.cursor < first:
+                frames = by_scope.get(sock.alarm_scope)
+                if frames is None:
+                    frames = by_scope[sock.alarm_scope] = _frames(rows, sock.alarm_scope)
+            else:  # resumed from a seq another process had already served
+                frames = _frames([r for r in rows if r.seq > sock.cursor], sock.alarm_scope)
+            sock.cursor = self.head
+            if frames:
+                await sock.write(frames)
+
+    # --- Redis --------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        delay = 0.2
+        while True:
+            client = aioredis.Redis.from_url(
+                settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=15
+            )
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(channel("events"), channel("scope"))
+                    self.redis_up, delay = True, 0.2
+                    self._subscribed.set()
+                    # Announcements and scope notices sent while unsubscribed are lost.
+                    self._wake.set()
+                    self.recheck(None)
+                    async for message in pubsub.listen():
+                        self._on_message(message)
+            except (aioredis.RedisError, OSError) as error:
+                logger.warning("Fan-out lost Redis (%s); polling the database", error)
+            finally:
+                self.redis_up = False
+                await client.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+    def _on_message(self, message: dict) -> None:
+        if message["type"] != "message":
+            return
+        if message["channel"].decode() == channel("events"):
+            self._announced(json.loads(message["data"]))
+        else:
+            self.recheck(json.loads(message["data"])["users"])
+
+    def _announced(self, announcement: dict) -> None:
+        seq = announcement["seq"]
+        if seq == self.head + 1 and "frame" in announcement:
+            # The next one in order: straight from the announcement, no database read.
+            row = Row(seq, announcement["building"], Frame(announcement["frame"]))
+            task = asyncio.create_task(self._deliver([row], announced=True))
+            self._tasks.append(task)
+            task.add_done_callback(self._tasks.remove)
+        elif seq > self.head:
+            self._wake.set()  # a gap: read what is missing from the database
+
+    # --- Access -------------------------------------------------------------------
+
+    def recheck(self, user_ids: Iterable[int] | None) -> None:
+        users = None if user_ids is None else set(user_ids)
+        sockets = [s for s in self.sockets if users is None or s.user_id in users]
+        if sockets:
+            task = asyncio.create_task(self._recheck(sockets))
+            self._tasks.append(task)
+            task.add_done_callback(self._tasks.remove)
+
+    async def _recheck(self, sockets: list[Socket]) -> None:
+        by_session: dict[str | None, list[Socket]] = defaultdict(list)
+        for sock in sockets:
+            by_session[sock.session_key].append(sock)
+        for session_key, group in by_session.items():
+            access = await database_sync_to_async(fresh_access)(session_key)
+            for sock in group:
+                if sock in self.sockets:
+                    await sock.apply(access)
+
+    async def _heartbeat(self) -> None:
+        last_recheck = time.monotonic()
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            for sock in list(self.sockets):
+                await sock.write([PING])
+            if time.monotonic() - last_recheck >= RECHECK_SECONDS:
+                last_recheck = time.monotonic()
+                self.recheck(None)
+
+
+class Row:
+    __slots__ = ("seq", "building_id", "frame")
+
+    def __init__(self, seq: int, building_id: int | None, frame: Frame) -> None:
+        self.seq, self.building_id, self.frame = seq, building_id, frame
+
+
+def _frames(rows: list[Row], scope: AlarmScope) -> list[Frame]:
+    return [row.frame for row in rows if in_scope(scope, row.building_id)]
+
+
+# --- One fan-out per event loop (daphne runs one; each test gets its own) -------------
+
+_fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout] = (
+    weakref.WeakKeyDictionary()
+)
+_lock: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def join(sock: Socket) -> Fanout:
+    """Register the socket, starting this process's fan-out if it is the first."""
+    loop = asyncio.get_running_loop()
+    async with _lock.setdefault(loop, asyncio.Lock()):
+        fanout = _fanouts.get(loop)
+        if fanout is None:
+            fanout = Fanout()
+            await fanout.start()
+            _fanouts[loop] = fanout
+        fanout.sockets.add(sock)
+        sock.cursor = fanout.head
+        return fanout
+
+
+async def leave(sock: Socket) -> None:
+    loop = asyncio.get_running_loop()
+    async with _lock.setdefault(loop, asyncio.Lock()):
+        fanout = _fanouts.get(loop)
+        if fanout is None:
+            return
+        fanout.sockets.discard(sock)
+        if not fanout.sockets:
+            # No sockets, no subscriber: idle processes (and finished tests) hold nothing.
+            del _fanouts[loop]
+            await fanout.stop()
+
+
+# --- Database helpers (run in the thread of database_sync_to_async) -------------------
+
+
+def stored_head() -> int:
+    return Event.objects.aggregate(head=Max("seq"))["head"] or 0
+
+
+def stored_after(after: int, limit: int) -> list[Row]:
+    events = list(with_payload_relations(Event.objects.filter(seq__gt=after))[:limit])
+    return [
+        Row(event.seq, event.door and event.door.building_id, _event_frame(event, payload))
+        for event, payload in zip(events, event_payloads(events), strict=True)
+    ]
+
+
+def replay(user: AbstractBaseUser, after: int, upto: int, limit: int) -> tuple[list[Frame], int]:
+    """The user's frames in (after, upto], and the seq they reach."""
+    visible = Event.objects.visible_to(user).filter(seq__gt=after, seq__lte=upto)
+    events = list(with_payload_relations(visible)[:limit])
+    frames = [_event_frame(e, p) for e, p in zip(events, event_payloads(events), strict=True)]
+    return frames, events[-1].seq if len(events) == limit else upto
+
+
+def beyond_window(user: AbstractBaseUser, after: int) -> bool:
+    """Too far back to replay: the client reloads over REST instead."""
+    if after > stored_head():
+        return True  # a seq from another database (restored, rebuilt): start afresh
+    missed = Event.objects.visible_to(user).filter(seq__gt=after)
+    oldest = missed.values_list("received_at", flat=True).first()
+    if oldest and timezone.now() - oldest > timedelta(hours=REPLAY_MAX_HOURS):
+        return True
+    return missed[REPLAY_MAX_EVENTS : REPLAY_MAX_EVENTS + 1].exists()
+
+
+def fresh_access(session_key: str | None) -> Access:
+    # A fresh session object: the socket's one may hold a stale copy of the row.
+    return session_access(import_module(settings.SESSION_ENGINE).SessionStore(session_key))
+
+
+def _event_frame(event: Event, payload: dict) -> Frame:
+    return Frame(encode({"type": "event", "seq": event.seq, "event": payload}))

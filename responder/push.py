@@ -1,0 +1,237 @@
+"""Web push (RFC 8030/8291/8292) to the phones of every user who may see an event.
+
+A flood is bounded per subscription and door: the first event of a window pushes, the
+rest are counted in Redis, and one summary goes out when the window ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass, field
+
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
+from py_vapid import Vapid02
+from py_vapid.utils import b64urlencode
+from pywebpush import WebPushException, webpush
+
+from accesslog.models import Event, Severity
+from accesslog.rendering import event_payloads, with_payload_relations
+from responder.incidents import incident_payload
+from responder.models import Incident, PushSubscription
+
+logger = logging.getLogger(__name__)
+
+# A stale alarm still matters on the way to the scene; an unanswered intercom does not.
+TTL_SECONDS = {Severity.ALARM: 3600, Severity.WARNING: 600, Severity.NOTICE: 60}
+URGENCY = {Severity.ALARM: "high", Severity.WARNING: "normal", Severity.NOTICE: "normal"}
+GONE = (404, 410)
+TIMEOUT_SECONDS = 10
+
+
+@dataclass
+class PushOutcome:
+    sent: int = 0
+    removed: int = 0
+    failed: list[int] = field(default_factory=list)  # subscription ids worth a retry
+    # (subscription id, door key, seconds until its summary is due)
+    summaries: list[tuple[int, str, int]] = field(default_factory=list)
+
+
+def push_subscription_register(
+    *, user: AbstractBaseUser, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
+) -> PushSubscription:
+    # The endpoint is the device: a re-subscription or a new owner replaces the row.
+    subscription, _ = PushSubscription.objects.update_or_create(
+        endpoint=endpoint,
+        defaults={"user": user, "p256dh": p256dh, "auth": auth, "user_agent": user_agent[:300]},
+    )
+    return subscription
+
+
+def push_subscription_remove(*, user: AbstractBaseUser, endpoint: str) -> bool:
+    deleted, _ = PushSubscription.objects.filter(user=user, endpoint=endpoint).delete()
+    return bool(deleted)
+
+
+def push_event(event: Event, *, subscription_ids: list[int] | None = None) -> PushOutcome:
+    """Pushes the event to every device whose user may see it (alarms capability)."""
+    outcome = PushOutcome()
+    if not settings.PUSH_ENABLED or event.severity == Severity.INFO:
+        return outcome
+    event = with_payload_relations(Event.objects.filter(pk=event.pk)).get()
+    message = _event_message(event)
+    door = door_key(event)
+    for subscription in _audience(event, subscription_ids):
+        window = _window_key(subscription.id, door)
+        if not _redis().set(window, 1, nx=True, ex=settings.PUSH_WINDOW_SECONDS):
+            if _count_suppressed(subscription.id, door, event) == 1:
+                delay = max(_redis().ttl(window), 1)
+                outcome.summaries.append((subscription.id, door, delay))
+            continue
+        result = _send(subscription, message, severity=event.severity, topic=door)
+        if result == "failed":
+            _redis().delete(window)  # a retry may push again
+            outcome.failed.append(subscription.id)
+        outcome.sent += result == "sent"
+        outcome.removed += result == "removed"
+    return outcome
+
+
+def push_incident(incident: Incident, *, user_ids: list[int] | None = None) -> PushOutcome:
+    """Wakes the responders' phones: the incident that gives them its campus's video."""
+    outcome = PushOutcome()
+    if not settings.PUSH_ENABLED:
+        return outcome
+    responders = Q(user__groups__in=incident.responder_groups.all())
+    responders |= Q(user__assigned_incidents=incident)
+    subscriptions = PushSubscription.objects.filter(responders, user__is_active=True)
+    if user_ids is not None:
+        subscriptions = subscriptions.filter(user__in=user_ids)
+    message = {"type": "incident", "incident": incident_payload(incident)}
+    message["title"] = f"Incident: {incident.title}"
+    for subscription in subscriptions.distinct():
+        result = _send(
+            subscription, message, severity=Severity.ALARM, topic=f"incident-{incident.id}"
+        )
+        outcome.sent += result == "sent"
+        outcome.removed += result == "removed"
+    return outcome
+
+
+def push_summary_send(*, subscription_id: int, door: str) -> bool:
+    """The one push after a flood: how many more events came, and the latest."""
+    pipe = _redis().pipeline()
+    pipe.hgetall(_flood_key(subscription_id, door))
+    pipe.delete(_flood_key(subscription_id, door))
+    flood = {k.decode(): v.decode() for k, v in pipe.execute()[0].items()}
+    subscription = PushSubscription.objects.filter(pk=subscription_id).first()
+    if not flood or subscription is None:
+        return False
+    # The summary opens a new window, so a flood that goes on yields one summary a minute.
+    _redis().set(_window_key(subscription_id, door), 1, ex=settings.PUSH_WINDOW_SECONDS)
+    count = int(flood["count"])
+    message = {
+        "type": "summary",
+        "door": int(flood["door"]) if flood["door"] else None,
+        "count": count,
+        "latest": int(flood["latest"]),
+        "title": f"{count} more at {flood['name']}",
+    }
+    return _send(subscription, message, severity=flood["severity"], topic=door) == "sent"
+
+
+def door_key(event: Event) -> str:
+    # Topic: at most 32 characters of the base64url alphabet (RFC 8030 section 5.4).
+    if event.door_id:
+        return f"door-{event.door_id}"
+    digest = hashlib.sha256(f"{event.system_id}:{event.door_external_id}".encode())
+    return f"ext-{digest.hexdigest()[:24]}"
+
+
+def vapid() -> Vapid02:
+    return _vapid(settings.VAPID_PRIVATE_KEY, settings.DEBUG and settings.SECRET_KEY)
+
+
+@functools.cache
+def _vapid(private_key: str, dev_secret: str | bool) -> Vapid02:
+    if private_key:
+        return Vapid02.from_string(private_key)
+    if not dev_secret:
+        raise ImproperlyConfigured("Set VAPID_PRIVATE_KEY.")
+    # Dev only: the same key in every process and restart, so subscriptions stay valid.
+    seed = hmac.new(dev_secret.encode(), b"responder-vapid", hashlib.sha256).digest()
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    return Vapid02(ec.derive_private_key(int.from_bytes(seed) % (order - 1) + 1, ec.SECP256R1()))
+
+
+def vapid_public_key() -> str:
+    """The applicationServerKey for PushManager.subscribe(): base64url, uncompressed point."""
+    if settings.VAPID_PUBLIC_KEY:
+        return settings.VAPID_PUBLIC_KEY
+    point = vapid().public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return b64urlencode(point)
+
+
+def _audience(event: Event, subscription_ids: list[int] | None) -> list[PushSubscription]:
+    subscriptions = PushSubscription.objects.filter(user__is_active=True).select_related("user")
+    if subscription_ids is not None:
+        subscriptions = subscriptions.filter(pk__in=subscription_ids)
+    allowed: dict[int, bool] = {}
+    for subscription in subscriptions:
+        if subscription.user_id not in allowed:
+            visible = Event.objects.visible_to(subscription.user).filter(pk=event.pk)
+            allowed[subscription.user_id] = visible.exists()
+    return [s for s in subscriptions if allowed[s.user_id]]
+
+
+def _event_message(event: Event) -> dict:
+    payload = event_payloads([event])[0]
+    where = event.door.name if event.door else event.door_external_id
+    message = {"type": "event", "seq": event.seq, "event": payload}
+    message["title"] = f"{event.get_type_display()}: {where}"
+    if event.severity == Severity.NOTICE:
+        # An intercom call is answered by looking: its camera comes with it.
+        message["camera"] = payload["cameras"][0] if payload["cameras"] else None
+    return message
+
+
+def _send(subscription: PushSubscription, message: dict, *, severity: str, topic: str) -> str:
+    info = {"endpoint": subscription.endpoint}
+    info["keys"] = {"p256dh": subscription.p256dh, "auth": subscription.auth}
+    try:
+        webpush(
+            info,
+            data=json.dumps(message, separators=(",", ":")),
+            vapid_private_key=vapid(),
+            # A fresh dict each time: webpush writes the first endpoint's "aud" into it.
+            vapid_claims={"sub": settings.VAPID_SUBJECT},
+            ttl=TTL_SECONDS[severity],
+            headers={"Topic": topic, "Urgency": URGENCY[severity]},
+            timeout=TIMEOUT_SECONDS,
+        )
+    except WebPushException as error:
+        if error.status_code in GONE:
+            subscription.delete()
+            return "removed"
+        logger.warning("Push to subscription %s failed: %s", subscription.id, error.message)
+        return "failed"
+    except OSError as error:  # requests' connection errors are OSErrors
+        logger.warning("Push to subscription %s failed: %s", subscription.id, error)
+        return "failed"
+    return "sent"
+
+
+def _count_suppressed(subscription_id: int, door: str, event: Event) -> int:
+    key = _flood_key(subscription_id, door)
+    name = event.door.name if event.door else event.door_external_id
+    latest = {"door": event.door_id or "", "latest": event.id, "severity": event.severity}
+    pipe = _redis().pipeline()
+    pipe.hincrby(key, "count", 1)
+    pipe.hset(key, mapping={**latest, "name": name})
+    pipe.expire(key, settings.PUSH_WINDOW_SECONDS * 10)
+    return pipe.execute()[0]
+
+
+def _window_key(subscription_id: int, door: str) -> str:
+    return f"responder:push:window:{subscription_id}:{door}"
+
+
+def _flood_key(subscription_id: int, door: str) -> str:
+    return f"responder:push:flood:{subscription_id}:{door}"
+
+
+@functools.cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)

@@ -1,0 +1,48 @@
+from django.contrib.auth.base_user import AbstractBaseUser
+from rest_framework import serializers
+
+from responder.access import capabilities
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    # TOTP digits or a backup code; empty on the first sign-in, before enrolment.
+    otp = serializers.CharField(max_length=16, required=False, allow_blank=True, default="")
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    email = serializers.CharField()
+    is_staff = serializers.BooleanField()
+
+
+class MeSerializer(serializers.Serializer):
+    user = UserSerializer(source="*")
+    groups = serializers.SerializerMethodField()
+    capabilities = serializers.SerializerMethodField()
+
+    def get_groups(self, user: AbstractBaseUser) -> list[str]:
+        return sorted(user.groups.values_list("name", flat=True))
+
+    def get_capabilities(self, user: AbstractBaseUser) -> list[str]:
+        return sorted(capabilities(user))
+
+
+class EnrolmentSerializer(serializers.Serializer):
+    otpauth_uri = serializers.CharField()
+    qr_svg = serializers.CharField()
+
+
+class SignInErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    enrolment = EnrolmentSerializer(required=False)
+
+
+class SignedInSerializer(MeSerializer):
+    csrf_token = serializers.CharField(read_only=True)
+    backup_codes = serializers.ListField(child=serializers.CharField(), required=False)

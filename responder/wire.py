@@ -1,0 +1,63 @@
+"""Frames encoded once, down to the WebSocket bytes, and written straight to daphne's socket.
+
+The baselines (shared/notes/fanout-baselines.md) put a third of daphne's time in
+autobahn's per-frame write path. A server-to-client text frame is unmasked, so the same
+bytes serve every client: the fan-out builds them once per event and, on daphne, hands a
+socket all its frames of a batch in one write. Elsewhere (tests' communicator, other
+servers) frames go through the ASGI `send` as usual.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from collections.abc import Awaitable, Callable
+
+try:
+    from daphne.ws_protocol import WebSocketProtocol
+except ImportError:  # pragma: no cover - daphne is a dependency; keep the fallback honest
+    WebSocketProtocol = None
+
+
+class Frame:
+    __slots__ = ("text", "wire")
+
+    def __init__(self, text: str) -> None:
+        payload = text.encode()
+        size = len(payload)
+        if size < 126:
+            header = struct.pack("!BB", 0x81, size)
+        elif size < 1 << 16:
+            header = struct.pack("!BBH", 0x81, 126, size)
+        else:
+            header = struct.pack("!BBQ", 0x81, 127, size)
+        self.text, self.wire = text, header + payload
+
+
+Send = Callable[[dict], Awaitable[None]]
+
+
+def direct_writer(send: Send) -> Callable[[bytes], bool] | None:
+    """A function writing whole frames to daphne's transport, if `send` is daphne's."""
+    # channels' SessionMiddleware wraps daphne's send in a method of its own wrapper.
+    while not isinstance(send, functools.partial):
+        send = getattr(getattr(send, "__self__", None), "real_send", None)
+        if send is None:
+            return None
+    protocol = send.args[0] if send.args else None
+    if WebSocketProtocol is None or not isinstance(protocol, WebSocketProtocol):
+        return None
+
+    def write(data: bytes) -> bool:
+        # Only when autobahn has nothing queued and no compression: then our frames are
+        # exactly what it would have written, in order.
+        if (
+            protocol.state != protocol.STATE_OPEN
+            or protocol.send_queue
+            or protocol._perMessageCompress is not None
+        ):
+            return False
+        protocol.transport.write(data)
+        return True
+
+    return write

@@ -1,0 +1,85 @@
+"""Real threads, each with its own database connection, against the real database."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+from django.test import Client
+
+from accesslog.models import Event
+from accesslog.services import event_ingest
+from tests.accesslog.ingest_helpers import event_json, post_event
+from tests.factories import AccessSystemFactory, DoorFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def system():
+    system = AccessSystemFactory(webhook_secret="s3cret")
+    DoorFactory(system=system, external_id="panel1-door1")
+    return system
+
+
+def in_threads(count: int, work) -> list:
+    barrier, results = threading.Barrier(count), [None] * count
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as error:  # surfaced by the assertions below
+            results[i] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_duplicates_give_one_event(system):
+    responses = in_threads(6, lambda i: post_event(Client(), "onguard", event_json(), "s3cret"))
+
+    assert sorted(r.status_code for r in responses) == [200] * 5 + [202]
+    event = Event.objects.get()
+    assert {tuple(r.json().items()) for r in responses} == {(("id", event.id), ("seq", event.seq))}
+
+
+def test_concurrent_events_get_distinct_gapless_numbers(system):
+    def ingest(i: int) -> int:
+        return event_ingest(system=system, payload=event_json(source_event_id=f"e{i}"))[0].seq
+
+    seqs = in_threads(6, ingest)
+
+    assert sorted(seqs) == list(range(min(seqs), min(seqs) + 6))
+
+
+def test_an_ingest_waits_for_the_one_in_progress_and_numbers_after_it(system):
+    # Without the lock the second would read the same max(seq) and collide, or commit
+    # a higher seq before the lower one became visible.
+    started, later = threading.Event(), {}
+
+    def second() -> None:
+        started.wait()
+        try:
+            later["seq"] = event_ingest(system=system, payload=event_json(source_event_id="b"))[
+                0
+            ].seq
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with transaction.atomic():
+        first, _ = event_ingest(system=system, payload=event_json(source_event_id="a"))
+        started.set()
+        time.sleep(0.3)  # gives the second ingest time to reach the lock
+        assert "seq" not in later
+    thread.join()
+
+    assert later["seq"] == first.seq + 1

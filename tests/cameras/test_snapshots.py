@@ -1,0 +1,51 @@
+import io
+
+import pytest
+from PIL import Image
+
+from responder.models import AuditEntry
+from tests.cameras.conftest import free_port
+from tests.factories import CameraFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_snapshot_is_a_small_jpeg_from_the_camera(camera_server, viewer_for):
+    camera = CameraFactory(
+        main_stream_url=f"{camera_server}/s/video.ts?size=854x480&fps=15&kbps=500&gop=15"
+    )
+    client = viewer_for(camera)
+
+    response = client.get(f"/api/v1/cameras/{camera.pk}/snapshot")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(response.content))
+    assert image.size == (640, 360)
+    assert (
+        AuditEntry.objects.filter(action="video.snapshot", object_id=str(camera.pk)).count() == 1
+    )
+
+
+def test_a_snapshot_is_cached_for_a_few_seconds(camera_server, viewer_for):
+    camera = CameraFactory(
+        main_stream_url=f"{camera_server}/s/video.ts?size=426x240&fps=15&kbps=300&gop=15"
+    )
+    client = viewer_for(camera)
+    first = client.get(f"/api/v1/cameras/{camera.pk}/snapshot")
+    camera.main_stream_url = f"http://127.0.0.1:{free_port()}/gone/video.ts"
+    camera.save()
+
+    second = client.get(f"/api/v1/cameras/{camera.pk}/snapshot")
+
+    assert second.status_code == 200
+    assert second.content == first.content
+
+
+def test_an_unreachable_camera_has_no_snapshot(viewer_for):
+    camera = CameraFactory(main_stream_url=f"http://127.0.0.1:{free_port()}/cam/video.ts")
+
+    response = viewer_for(camera).get(f"/api/v1/cameras/{camera.pk}/snapshot")
+
+    assert response.status_code == 503
+    assert "unreachable" in response.json()["detail"]

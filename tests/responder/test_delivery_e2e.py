@@ -1,0 +1,178 @@
+"""Two real daphne processes, a real Redis we can kill, real `websockets` clients."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import websockets
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import connection
+
+from responder import events
+from responder.embedded_redis import free_port
+from responder.embedded_redis import start as start_redis
+from tests.factories import DoorFactory, GrantFactory, UserFactory
+from tests.responder.test_events_socket import signed_in, store_event
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def wait_for(port: int) -> None:
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+@pytest.fixture
+def redis_server(tmp_path, settings):
+    port = free_port()
+    server = start_redis(port, str(tmp_path))
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    events._redis.cache_clear()
+    holder = {"server": server, "port": port}
+    yield holder
+    holder["server"].terminate()
+    holder["server"].wait(timeout=10)
+    events._redis.cache_clear()
+
+
+@pytest.fixture
+def daphnes(redis_server, tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DJANGO_SETTINGS_MODULE": "responder.settings",
+    }
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-v",
+                "0",
+                "responder.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stderr=(tmp_path / f"daphne-{port}.log").open("w"),
+        )  # fmt: skip
+        for port in ports
+    ]
+    for port in ports:
+        wait_for(port)
+    yield ports
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=20)
+
+
+class Client:
+    """Keeps the seqs it received; reconnects to any daphne resuming after the last one."""
+
+    def __init__(self, cookie: str) -> None:
+        self.headers = {"Origin": "http://127.0.0.1", "Cookie": cookie}
+        self.seqs: list[int] = []
+        self.task: asyncio.Task | None = None
+
+    async def connect(self, port: int) -> None:
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/events", additional_headers=self.headers
+        )
+        await ws.send(json.dumps({"type": "resume", "after": self.seqs[-1] if self.seqs else 0}))
+        while (frame := json.loads(await ws.recv()))["type"] != "live":
+            if frame["type"] == "event":
+                self.seqs.append(frame["seq"])
+        self.task = asyncio.create_task(self._read(ws))
+
+    async def _read(self, ws: websockets.ClientConnection) -> None:
+        async with ws:
+            async for text in ws:
+                frame = json.loads(text)
+                if frame["type"] == "event":
+                    self.seqs.append(frame["seq"])
+
+    async def drop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+    async def has(self, seq: int) -> bool:
+        for _ in range(300):
+            if self.seqs and self.seqs[-1] >= seq:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+
+async def test_every_client_gets_every_event_once_in_order_through_drops_and_a_redis_restart(
+    daphnes, redis_server, tmp_path
+):
+    door = await database_sync_to_async(DoorFactory)()
+    elsewhere = await database_sync_to_async(DoorFactory)()
+    user = await database_sync_to_async(UserFactory)()
+    await database_sync_to_async(GrantFactory)(
+        user=user, capabilities=["alarms"], building=door.building
+    )
+    cookie = await database_sync_to_async(signed_in)(user)
+    first, second = Client(cookie), Client(cookie)
+    await first.connect(daphnes[0])
+    await second.connect(daphnes[1])
+
+    async def post(count: int, at=door) -> list[int]:
+        seqs = []
+        for _ in range(count):
+            event = await database_sync_to_async(store_event)(at)
+            await database_sync_to_async(events.announce)(event)
+            seqs.append(event.seq)
+        return seqs
+
+    mine = await post(3)
+    await post(1, at=elsewhere)
+    assert await first.has(mine[-1])
+    await first.drop()  # the tablet loses its link
+    mine += await post(3)
+    await first.connect(daphnes[1])  # and comes back through the other process
+    mine += await post(2)
+
+    redis_server["server"].kill()
+    redis_server["server"].wait()
+    mine += await post(3)  # stored while Redis is down: delivered by polling
+    redis_server["server"] = start_redis(redis_server["port"], str(tmp_path))
+    mine += await post(3)
+    await second.drop()
+    await second.connect(daphnes[0])
+    mine += await post(2)
+
+    for client in (first, second):
+        assert await client.has(mine[-1])
+        assert client.seqs == mine
+    await first.drop()
+    await second.drop()

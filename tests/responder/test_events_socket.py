@@ -1,0 +1,225 @@
+import time
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.db.models import Max
+from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+
+from accesslog.models import Event, EventType, Severity
+from responder.asgi import application
+from responder.middleware import SIGNED_IN_AT
+from tests.factories import DoorFactory, GrantFactory, TOTPDeviceFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def signed_in(user, *, verified: bool = True) -> str:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "responder.backends.LockoutModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session[SIGNED_IN_AT] = time.time()
+    if verified:
+        session[DEVICE_ID_SESSION_KEY] = TOTPDeviceFactory(user=user).persistent_id
+    session.save()
+    return f"sessionid={session.session_key}"
+
+
+def socket(cookie: str = "", origin: str = "http://testserver") -> WebsocketCommunicator:
+    headers = [(b"origin", origin.encode()), (b"cookie", cookie.encode())]
+    return WebsocketCommunicator(application, "/ws/events", headers=headers)
+
+
+def store_event(door, **fields) -> Event:
+    seq = (Event.objects.aggregate(m=Max("seq"))["m"] or 0) + 1
+    return Event.objects.create(
+        seq=seq,
+        system=door.system,
+        source_event_id=f"src-{seq}",
+        type=EventType.DOOR_FORCED,
+        severity=Severity.ALARM,
+        door=door,
+        door_external_id=door.external_id,
+        occurred_at=timezone.now(),
+        **fields,
+    )
+
+
+async def stored(door) -> Event:
+    from responder.events import announce
+
+    event = await database_sync_to_async(store_event)(door)
+    await database_sync_to_async(announce)(event)
+    return event
+
+
+async def resumed(communicator: WebsocketCommunicator, after: int = 0) -> list[dict]:
+    """Connect, resume, and return the frames up to the server's `live`."""
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"type": "resume", "after": after})
+    frames = []
+    while not frames or frames[-1]["type"] != "live":
+        frames.append(await communicator.receive_json_from(timeout=5))
+    return frames
+
+
+async def closed_with(communicator: WebsocketCommunicator) -> int:
+    while True:
+        message = await communicator.receive_output(timeout=5)
+        if message["type"] == "websocket.close":
+            return message["code"]
+
+
+@pytest.fixture
+def door():
+    return DoorFactory()
+
+
+@pytest.fixture
+def watcher(door):
+    user = UserFactory()
+    GrantFactory(user=user, capabilities=["alarms"], building=door.building)
+    return user
+
+
+async def test_it_closes_with_4401_without_a_session():
+    communicator = socket()
+    await communicator.connect()
+    assert await closed_with(communicator) == 4401
+    await communicator.disconnect()
+
+
+async def test_it_closes_with_4401_before_the_second_factor(watcher):
+    communicator = socket(await database_sync_to_async(signed_in)(watcher, verified=False))
+    await communicator.connect()
+    assert await closed_with(communicator) == 4401
+    await communicator.disconnect()
+
+
+async def test_it_closes_with_4403_for_a_foreign_origin(watcher):
+    cookie = await database_sync_to_async(signed_in)(watcher)
+    communicator = socket(cookie, origin="https://evil.example")
+    await communicator.connect()
+    assert await closed_with(communicator) == 4403
+    await communicator.disconnect()
+
+
+async def test_it_closes_with_4404_without_alarms_in_scope(door):
+    user = await database_sync_to_async(UserFactory)()
+    await database_sync_to_async(GrantFactory)(user=user, capabilities=["live"])
+    communicator = socket(await database_sync_to_async(signed_in)(user))
+    await communicator.connect()
+    assert await closed_with(communicator) == 4404
+    await communicator.disconnect()
+
+
+async def test_it_sends_new_events_in_the_users_scope_only(watcher, door):
+    elsewhere = await database_sync_to_async(DoorFactory)()
+    communicator = socket(await database_sync_to_async(signed_in)(watcher))
+    await resumed(communicator)
+    await stored(elsewhere)
+    mine = await stored(door)
+
+    frame = await communicator.receive_json_from(timeout=5)
+    assert frame["type"] == "event"
+    assert frame["seq"] == mine.seq
+    assert frame["event"]["id"] == mine.id
+    assert frame["event"]["door"]["building"] == door.building_id
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_it_replays_what_was_missed_then_goes_live(watcher, door):
+    first, second, third = [await stored(door) for _ in range(3)]
+    communicator = socket(await database_sync_to_async(signed_in)(watcher))
+    replayed = await resumed(communicator, after=first.seq)
+    fourth = await stored(door)
+
+    assert [f["seq"] for f in replayed] == [second.seq, third.seq, third.seq]
+    assert (await communicator.receive_json_from(timeout=5))["seq"] == fourth.seq
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_it_sends_a_reset_past_a_day_of_missed_events(watcher, door):
+    old = await stored(door)
+    await database_sync_to_async(Event.objects.filter(pk=old.pk).update)(
+        received_at=timezone.now() - timedelta(hours=25)
+    )
+    communicator = socket(await database_sync_to_async(signed_in)(watcher))
+
+    assert (await resumed(communicator))[0] == {"type": "reset", "seq": old.seq}
+    newer = await stored(door)
+    assert (await communicator.receive_json_from(timeout=5))["seq"] == newer.seq
+    await communicator.disconnect()
+
+
+async def test_it_sends_a_reset_past_a_thousand_missed_events(watcher, door):
+    def flood() -> None:
+        for _ in range(1001):
+            store_event(door)
+
+    await database_sync_to_async(flood)()
+    communicator = socket(await database_sync_to_async(signed_in)(watcher))
+
+    assert [f["type"] for f in await resumed(communicator)] == ["reset", "live"]
+    await communicator.disconnect()
+
+
+async def test_revoking_the_grant_closes_the_socket(watcher, door):
+    communicator = socket(await database_sync_to_async(signed_in)(watcher))
+    await resumed(communicator)
+    await database_sync_to_async(lambda: watcher.grants.all().delete())()
+
+    assert await closed_with(communicator) == 4404
+    await communicator.disconnect()
+
+
+async def test_disabling_the_user_closes_the_socket(watcher):
+    communicator = socket(await database_sync_to_async(signed_in)(watcher))
+    await resumed(communicator)
+
+    def disable() -> None:
+        watcher.is_active = False
+        watcher.save()
+
+    await database_sync_to_async(disable)()
+    assert await closed_with(communicator) == 4401
+    await communicator.disconnect()
+
+
+async def test_a_narrower_scope_sends_a_reset_and_stops_the_lost_building(watcher, door):
+    other = await database_sync_to_async(DoorFactory)()
+    lost = await database_sync_to_async(GrantFactory)(
+        user=watcher, capabilities=["alarms"], building=other.building
+    )
+    communicator = socket(await database_sync_to_async(signed_in)(watcher))
+    await resumed(communicator)
+    await database_sync_to_async(lost.delete)()
+
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "reset"
+    await stored(other)
+    kept = await stored(door)
+    assert (await communicator.receive_json_from(timeout=5))["seq"] == kept.seq
+    await communicator.disconnect()
+
+
+async def test_a_grant_running_out_closes_the_socket(door):
+    user = await database_sync_to_async(UserFactory)()
+    await database_sync_to_async(GrantFactory)(
+        user=user,
+        capabilities=["alarms"],
+        building=door.building,
+        ends_at=timezone.now() + timedelta(seconds=2),
+    )
+    communicator = socket(await database_sync_to_async(signed_in)(user))
+    await resumed(communicator)
+
+    assert await closed_with(communicator) == 4404
+    await communicator.disconnect()

@@ -1,0 +1,275 @@
+import threading
+import time
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Max
+from django.utils import timezone
+
+from accesslog.models import DoorCamera, Event, EventType, Severity
+from accesslog.rendering import event_payloads
+from responder import push
+from responder.celery import app
+from responder.incidents import incident_open
+from responder.models import PushSubscription
+from responder.tasks import push_event as push_event_task
+from tests.factories import (
+    BuildingFactory,
+    CameraFactory,
+    DoorFactory,
+    GrantFactory,
+    GroupFactory,
+    UserFactory,
+    sign_in_verified,
+)
+from tests.responder.push_service import (
+    Browser,
+    PushService,
+    b64url,
+    push_service_server,
+    vapid_claims,
+)
+from tests.responder.test_settings import PRODUCTION, run_manage
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _push_settings(settings):
+    key = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+    settings.VAPID_PRIVATE_KEY = b64url(key.to_bytes(32))
+    settings.VAPID_PUBLIC_KEY = ""
+    settings.VAPID_SUBJECT = "mailto:it@district.example"
+    settings.PUSH_ENABLED = True
+    settings.PUSH_WINDOW_SECONDS = 60
+    for key in push._redis().scan_iter("responder:push:*"):
+        push._redis().delete(key)
+
+
+@pytest.fixture
+def service():
+    service = PushService()
+    server = push_service_server(service)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield service
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def door():
+    return DoorFactory(name="Gym east door")
+
+
+def phone(service, user, name="phone") -> Browser:
+    browser = Browser(service, name)
+    push.push_subscription_register(
+        user=user, endpoint=browser.endpoint, p256dh=browser.p256dh, auth=browser.auth
+    )
+    return browser
+
+
+def officer_with_phone(service, building, name="phone", capabilities=("alarms",)):
+    user = UserFactory()
+    GrantFactory(user=user, capabilities=list(capabilities), building=building)
+    return phone(service, user, name)
+
+
+def store_event(door, type=EventType.DOOR_FORCED, severity=Severity.ALARM) -> Event:
+    seq = (Event.objects.aggregate(m=Max("seq"))["m"] or 0) + 1
+    return Event.objects.create(
+        seq=seq,
+        system=door.system,
+        source_event_id=f"src-{seq}",
+        type=type,
+        severity=severity,
+        door=door,
+        door_external_id=door.external_id,
+        occurred_at=timezone.now(),
+    )
+
+
+def test_an_alarm_reaches_the_phone_signed_encrypted_and_collapsed_per_door(service, door):
+    browser = officer_with_phone(service, door.building)
+    event = store_event(door)
+
+    outcome = push.push_event(event)
+
+    assert outcome.sent == 1
+    [received] = service.received
+    assert received.path == browser.path
+    assert received.headers["ttl"] == "3600"
+    assert received.headers["topic"] == f"door-{door.id}"
+    assert received.headers["urgency"] == "high"
+    claims = vapid_claims(received.headers["authorization"], push.vapid_public_key())
+    assert claims["aud"] == service.origin
+    assert claims["sub"] == "mailto:it@district.example"
+    assert time.time() < claims["exp"] <= time.time() + 24 * 3600
+    assert browser.decrypt(received) == {
+        "type": "event",
+        "seq": event.seq,
+        "event": event_payloads([event])[0],
+        "title": "Door forced: Gym east door",
+    }
+
+
+def test_only_devices_whose_user_may_see_the_doors_alarms_are_pushed(service, door):
+    inside = officer_with_phone(service, door.building, "inside")
+    officer_with_phone(service, BuildingFactory(), "other-building")
+    officer_with_phone(service, door.building, "live-only", capabilities=["live"])
+
+    push.push_event(store_event(door))
+
+    assert [r.path for r in service.received] == [inside.path]
+
+
+def test_an_intercom_call_comes_with_its_camera_and_info_is_not_pushed(service, door):
+    camera = CameraFactory(building=door.building)
+    DoorCamera.objects.create(door=door, camera=camera, rank=0)
+    browser = officer_with_phone(service, door.building)
+
+    assert push.push_event(store_event(door, EventType.ACCESS_GRANTED, Severity.INFO)).sent == 0
+    push.push_event(store_event(door, EventType.INTERCOM_CALL, Severity.NOTICE))
+
+    [received] = service.received
+    assert received.headers["ttl"] == "60"
+    assert browser.decrypt(received)["camera"] == camera.id
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_subscription_the_push_service_reports_gone_is_removed(service, door, status):
+    gone = officer_with_phone(service, door.building, "gone")
+    kept = officer_with_phone(service, door.building, "kept")
+    service.statuses[gone.path] = status
+
+    outcome = push.push_event(store_event(door))
+
+    assert (outcome.sent, outcome.removed) == (1, 1)
+    assert list(PushSubscription.objects.values_list("endpoint", flat=True)) == [kept.endpoint]
+
+
+def test_a_failing_push_service_is_retried_for_that_device_only(service, door):
+    failing = officer_with_phone(service, door.building, "failing")
+    officer_with_phone(service, door.building, "fine")
+    service.statuses[failing.path] = 503
+    event = store_event(door)
+
+    outcome = push.push_event(event)
+
+    failing_id = PushSubscription.objects.get(endpoint=failing.endpoint).id
+    assert outcome.failed == [failing_id]
+    del service.statuses[failing.path]
+    # The retry is not swallowed by the flood limit: the failed push never counted.
+    assert push.push_event(event, subscription_ids=outcome.failed).sent == 1
+    assert [r.path for r in service.received].count(failing.path) == 2
+
+
+def test_a_flood_at_one_door_pushes_once_then_one_summary(service, door):
+    browser = officer_with_phone(service, door.building)
+    other_door = DoorFactory(building=door.building)
+    events = [store_event(door) for _ in range(5)]
+
+    outcomes = [push.push_event(event) for event in events]
+    push.push_event(store_event(other_door))
+
+    assert [o.sent for o in outcomes] == [1, 0, 0, 0, 0]
+    summaries = [s for o in outcomes for s in o.summaries]
+    assert len(summaries) == 1
+    subscription_id, door_key, delay = summaries[0]
+    assert door_key == f"door-{door.id}" and 0 < delay <= 60
+    assert [r.headers["topic"] for r in service.received] == [door_key, f"door-{other_door.id}"]
+
+    assert push.push_summary_send(subscription_id=subscription_id, door=door_key)
+
+    summary = service.received[-1]
+    assert summary.headers["topic"] == door_key
+    assert browser.decrypt(summary) == {
+        "type": "summary",
+        "door": door.id,
+        "count": 4,
+        "latest": events[-1].id,
+        "title": "4 more at Gym east door",
+    }
+    # The summary opened a new window: the flood goes on, still bounded.
+    assert push.push_event(store_event(door)).sent == 0
+    assert not push.push_summary_send(subscription_id=subscription_id, door="door-0")
+
+
+def test_opening_an_incident_wakes_the_responders_phones(service, door):
+    fire = GroupFactory(name="fire")
+    firefighter = UserFactory()
+    firefighter.groups.add(fire)
+    browser = phone(service, firefighter, "firefighter")
+    officer_with_phone(service, door.building, "not-a-responder")
+    incident = incident_open(
+        campus=door.building.campus,
+        title="Smoke in the gym",
+        by=None,
+        responder_groups=[fire],
+        grant_hours=4,
+    )
+
+    assert push.push_incident(incident).sent == 1
+
+    [received] = service.received
+    assert received.headers["topic"] == f"incident-{incident.id}"
+    message = browser.decrypt(received)
+    assert message["title"] == "Incident: Smoke in the gym"
+    assert message["incident"]["id"] == incident.id
+
+
+def test_the_pwa_registers_and_removes_a_subscription(client):
+    user = UserFactory()
+    sign_in_verified(client, user)
+    url = "/api/v1/push/subscriptions"
+    endpoint = "https://fcm.googleapis.com/fcm/send/abc"
+    body = {"endpoint": endpoint, "expirationTime": None, "keys": {"p256dh": "BPk", "auth": "xy"}}
+
+    assert client.post(url, body, "application/json").status_code == 201
+    assert client.post(url, body, "application/json").status_code == 201
+    assert PushSubscription.objects.get().user == user
+    plain_http = {**body, "endpoint": "http://10.0.0.1/internal"}
+    assert client.post(url, plain_http, "application/json").status_code == 400
+    assert client.delete(url, {"endpoint": endpoint}, "application/json").status_code == 204
+    assert client.delete(url, {"endpoint": endpoint}, "application/json").status_code == 404
+    assert not PushSubscription.objects.exists()
+
+
+def test_the_vapid_key_is_served_to_the_pwa(client):
+    response = client.get("/api/v1/push/vapid-key")
+
+    assert response.json() == {"key": push.vapid_public_key()}
+    assert len(push.vapid_public_key()) == 87  # 65 bytes, base64url: an uncompressed point
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_push_task_runs_on_a_real_worker(service, door):
+    browser = officer_with_phone(service, door.building)
+    event = store_event(door)
+
+    with start_worker(app, pool="threads", queues=["default"], perform_ping_check=False):
+        push_event_task.delay(event.id)
+        received = service.wait_for(1)
+
+    assert browser.decrypt(received[0])["seq"] == event.seq
+
+
+def test_a_dev_machine_derives_one_stable_key_and_production_needs_one(settings):
+    settings.VAPID_PRIVATE_KEY = ""
+    settings.DEBUG = True
+    dev_key = push.vapid_public_key()
+    assert dev_key == push.vapid_public_key() and len(dev_key) == 87
+    settings.DEBUG = False
+    with pytest.raises(ImproperlyConfigured):
+        push.vapid_public_key()
+
+
+def test_production_refuses_to_start_with_push_on_and_no_key():
+    result = run_manage("check", env={**PRODUCTION, "PUSH_ENABLED": "true"})
+
+    assert result.returncode != 0
+    assert "VAPID_PRIVATE_KEY" in result.stderr
