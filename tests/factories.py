@@ -97,7 +97,8 @@ class CameraFactory(factory.django.DjangoModelFactory):
 
     building = factory.SubFactory(BuildingFactory)
     name = factory.Sequence(lambda n: f"Camera {n}")
-    main_stream_url = factory.Sequence(lambda n: f"rtsp://10.0.0.{n % 250}/axis-media/media.amp")
+    # Loopback, closed port: a test that opens it by mistake is refused, never sent out.
+    main_stream_url = factory.Sequence(lambda n: f"rtsp://127.0.0.1:9/cam{n}/axis-media/media.amp")
 
     @factory.post_generation
     def tags(obj, create, extracted, **kwargs):  # noqa: N805
