@@ -6,14 +6,13 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
-from django.db.models import Max
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 
-from accesslog.models import Event, EventType, Severity
+from accesslog.models import Event
 from responder.asgi import application
 from responder.middleware import SIGNED_IN_AT
-from tests.factories import DoorFactory, GrantFactory, TOTPDeviceFactory, UserFactory
+from tests.factories import DoorFactory, GrantFactory, TOTPDeviceFactory, UserFactory, event_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,19 +34,7 @@ def socket(cookie: str = "", origin: str = "http://testserver") -> WebsocketComm
     return WebsocketCommunicator(application, "/ws/events", headers=headers)
 
 
-def store_event(door, **fields) -> Event:
-    seq = (Event.objects.aggregate(m=Max("seq"))["m"] or 0) + 1
-    return Event.objects.create(
-        seq=seq,
-        system=door.system,
-        source_event_id=f"src-{seq}",
-        type=EventType.DOOR_FORCED,
-        severity=Severity.ALARM,
-        door=door,
-        door_external_id=door.external_id,
-        occurred_at=timezone.now(),
-        **fields,
-    )
+store_event = event_store
 
 
 async def stored(door) -> Event:

@@ -1,3 +1,4 @@
+import functools
 import json
 from datetime import timedelta
 
@@ -5,10 +6,9 @@ import pytest
 import redis
 import time_machine
 from django.conf import settings
-from django.db.models import Max
 from django.utils import timezone
 
-from accesslog.models import Event, EventAck, EventType, Severity
+from accesslog.models import EventAck, EventType, Severity
 from cameras.models import Camera
 from responder.access import forget_grants
 from responder.capabilities import Capability
@@ -29,6 +29,7 @@ from tests.factories import (
     GrantFactory,
     GroupFactory,
     UserFactory,
+    event_store,
     sign_in_verified,
 )
 
@@ -41,18 +42,7 @@ def watchable(user, capability=Capability.LIVE) -> set[int]:
     return set(Camera.objects.visible_to(user, capability).values_list("id", flat=True))
 
 
-def store_event(door, type=EventType.DURESS, severity=Severity.ALARM) -> Event:
-    seq = (Event.objects.aggregate(m=Max("seq"))["m"] or 0) + 1
-    return Event.objects.create(
-        seq=seq,
-        system=door.system,
-        source_event_id=f"src-{seq}",
-        type=type,
-        severity=severity,
-        door=door,
-        door_external_id=door.external_id,
-        occurred_at=timezone.now(),
-    )
+store_event = functools.partial(event_store, type=EventType.DURESS)
 
 
 @pytest.fixture

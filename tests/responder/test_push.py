@@ -5,10 +5,8 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Max
-from django.utils import timezone
 
-from accesslog.models import DoorCamera, Event, EventType, Severity
+from accesslog.models import DoorCamera, EventType, Severity
 from accesslog.rendering import event_payloads
 from responder import push
 from responder.celery import app
@@ -22,6 +20,7 @@ from tests.factories import (
     GrantFactory,
     GroupFactory,
     UserFactory,
+    event_store,
     sign_in_verified,
 )
 from tests.responder.push_service import (
@@ -33,6 +32,7 @@ from tests.responder.push_service import (
 )
 from tests.responder.test_settings import PRODUCTION, run_manage
 
+store_event = event_store
 pytestmark = pytest.mark.django_db
 
 
@@ -76,20 +76,6 @@ def officer_with_phone(service, building, name="phone", capabilities=("alarms",)
     user = UserFactory()
     GrantFactory(user=user, capabilities=list(capabilities), building=building)
     return phone(service, user, name)
-
-
-def store_event(door, type=EventType.DOOR_FORCED, severity=Severity.ALARM) -> Event:
-    seq = (Event.objects.aggregate(m=Max("seq"))["m"] or 0) + 1
-    return Event.objects.create(
-        seq=seq,
-        system=door.system,
-        source_event_id=f"src-{seq}",
-        type=type,
-        severity=severity,
-        door=door,
-        door_external_id=door.external_id,
-        occurred_at=timezone.now(),
-    )
 
 
 def test_an_alarm_reaches_the_phone_signed_encrypted_and_collapsed_per_door(service, door):
