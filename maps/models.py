@@ -53,10 +53,11 @@ class BuildingQuerySet(models.QuerySet):
         from cameras.models import Camera
         from responder.access import scope_q
 
+        granted = scope_q(user, *Capability, building="id")
+        if not granted:  # district-wide: Q() would vanish from the OR below
+            return self.all()
         cameras = Camera.objects.visible_to(user, *VIEWING)
-        return self.filter(
-            scope_q(user, *Capability, building="id") | Q(id__in=cameras.values("building"))
-        )
+        return self.filter(granted | Q(id__in=cameras.values("building")))
 
 
 class Building(models.Model):

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from responder import frontend
+
 api = [
     path("", include("responder.api_urls")),
     path("", include("maps.urls")),
@@ -14,6 +16,9 @@ api = [
 ]
 
 urlpatterns = [
+    path("", frontend.shell, name="shell"),
+    path("sw.js", frontend.service_worker, name="service-worker"),
+    path("manifest.webmanifest", frontend.manifest, name="manifest"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api)),
     *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),

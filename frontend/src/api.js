@@ -8,6 +8,16 @@ export class ApiError extends Error {
   }
 }
 
+let onSessionLost = null;
+let checking = null;
+
+// The app says what to do when a session ends under it (idle timeout, sign-out elsewhere,
+// account disabled). The API answers 403, not 401, to a session that is gone, so a refusal
+// is only a lost session when auth/me is refused too.
+export function whenSessionLost(handler) {
+  onSessionLost = handler;
+}
+
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
@@ -27,6 +37,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
       signal,
     });
   } catch (error) {
+    if (error.name === "AbortError") throw error;
     throw new ApiError(0, { detail: "No connection to the server." });
   }
   const text = await response.text();
@@ -36,9 +47,23 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   } catch {
     data = { detail: text.slice(0, 200) };
   }
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) {
+    const error = new ApiError(response.status, data);
+    if ((response.status === 401 || response.status === 403) && !path.startsWith("auth/")) checkSession();
+    throw error;
+  }
   // The service worker marks answers it served from its cache while offline.
   const cachedAt = response.headers.get("X-Responder-Cached-At");
   if (data && typeof data === "object" && cachedAt) Object.defineProperty(data, "cachedAt", { value: cachedAt });
+  window.dispatchEvent(new CustomEvent("responder:data", { detail: { path, cachedAt } }));
   return data;
+}
+
+// Asks the server whether the session still stands; a lost one reaches the app's handler.
+export function checkSession() {
+  checking ||= api("auth/me")
+    .catch((error) => {
+      if (error.status === 401 || error.status === 403) onSessionLost?.("Your session has ended. Sign in again.");
+    })
+    .finally(() => (checking = null));
 }

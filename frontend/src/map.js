@@ -5,15 +5,17 @@ import { h, mount } from "./dom.js";
 const CONE_REACH = 0.08; // of the plan's width
 
 export class CampusMap {
-  constructor(container, { tree, onCamera }) {
+  constructor(container, { tree, onCamera, onPlace }) {
     this.tree = tree;
     this.onCamera = onCamera;
+    this.onPlace = onPlace || (() => {});
     this.doorState = new Map(); // door id -> "forced" | "held"
     this.markers = new Map(); // "door:1" -> marker
     this.crumbs = h("nav.crumbs", { "aria-label": "Where on the map" });
     this.floors = h("div.floors", { role: "group", "aria-label": "Floors" });
     this.search = searchBox(tree, (hit) => this.reveal(hit));
-    this.canvas = h("div.map-canvas", { role: "region", "aria-label": "Map" });
+    this.canvas = h("div.map-canvas", { role: "region", "aria-label": "Plan" });
+    this.container = container;
     mount(container, this.search, this.crumbs, this.floors, this.canvas);
     this.map = L.map(this.canvas, { crs: L.CRS.Simple, minZoom: -3, maxZoom: 3, zoomSnap: 0.25, attributionControl: false });
     this.layer = L.layerGroup().addTo(this.map);
@@ -22,13 +24,18 @@ export class CampusMap {
 
   showDistrict() {
     if (this.tree.length === 1) return this.showCampus(this.tree[0]);
+    this.current = {};
+    this.onPlace(null);
+    this.container.classList.add("district"); // a list of campuses: no plan to draw
     this.place([{ label: "District" }]);
+    if (!this.tree.length) return mount(this.floors, h("p.empty", {}, "No campus is shared with you yet."));
     mount(this.floors, this.tree.map((campus) => h("button.chip", { onclick: () => this.showCampus(campus) }, campus.name)));
     this.drawPlan(null);
   }
 
   showCampus(campus) {
     this.current = { campus };
+    this.onPlace({ campus: campus.id });
     this.place([{ label: "District", go: () => this.showDistrict() }, { label: campus.name }]);
     mount(this.floors, campus.buildings.map((b) => h("button.chip", { onclick: () => this.showBuilding(b) }, b.name)));
     const size = { width: campus.site_plan_width || 1000, height: campus.site_plan_height || 700 };
@@ -49,6 +56,7 @@ export class CampusMap {
     const campus = this.tree.find((c) => c.buildings.includes(building));
     floor = floor || building.floors.find((f) => f.level === 1) || building.floors[0];
     this.current = { campus, building, floor };
+    this.onPlace({ campus: campus.id, building: building.id, floor: floor && floor.id });
     this.place([
       { label: "District", go: () => this.showDistrict() },
       { label: campus.name, go: () => this.showCampus(campus) },
@@ -71,6 +79,10 @@ export class CampusMap {
   }
 
   drawPlan(url, size) {
+    if (size && this.container.classList.contains("district")) {
+      this.container.classList.remove("district");
+      this.map.invalidateSize({ animate: false });
+    }
     this.layer.clearLayers();
     this.markers.clear();
     if (!size) return;
@@ -111,6 +123,15 @@ export class CampusMap {
       .bindTooltip(door.name)
       .addTo(this.layer);
     this.markers.set(`door:${door.id}`, marker);
+  }
+
+  // Back where the app was before a reload (a new release, say).
+  restore(where) {
+    const campus = where && this.tree.find((c) => c.id === where.campus);
+    if (!campus) return;
+    const building = campus.buildings.find((b) => b.id === where.building);
+    if (!building) return this.showCampus(campus);
+    this.showBuilding(building, building.floors.find((f) => f.id === where.floor));
   }
 
   // A door event arrived: its pin changes at once wherever it is drawn.
@@ -163,7 +184,7 @@ function searchBox(tree, onPick) {
         for (const c of floor.cameras || []) items.push({ kind: "camera", id: c.id, name: c.name, where: building.name });
         for (const d of floor.doors || []) items.push({ kind: "door", id: d.id, name: d.name, where: building.name });
       }
-  const list = h("ul.results", { role: "listbox", id: "map-search-results" });
+  const list = h("ul.results", { id: "map-search-results", "aria-label": "Search results" });
   const input = h("input", {
     type: "search",
     placeholder: "Find a camera or door",

@@ -43,6 +43,7 @@ export function signInScreen(root, { onSignedIn, notice }) {
       if (!(error instanceof ApiError)) throw error;
       const data = error.body.enrolment || (error.body.code === "enrolment_required" && error.body);
       if (data && (data.qr_svg || data.otpauth_uri)) showEnrolment(enrolment, data);
+      message.classList.toggle("notice", Boolean(data)); // a step to take, not a mistake
       message.textContent = explain(error);
       form.otp.focus();
     }

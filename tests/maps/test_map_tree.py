@@ -146,6 +146,17 @@ def test_facilities_see_only_the_buildings_of_their_tagged_cameras(client):
     assert [b["id"] for c in tree for b in c["buildings"]] == [parking.building_id]
 
 
+def test_district_wide_users_see_buildings_that_have_no_camera_yet(client):
+    empty = BuildingFactory()
+    CameraFactory()
+    sign_in_verified(client, office_user())
+
+    tree = client.get(URL).json()
+
+    assert empty.id in [b["id"] for c in tree for b in c["buildings"]]
+    assert len([b for c in tree for b in c["buildings"]]) == 2
+
+
 def test_a_user_without_grants_gets_an_empty_tree(client):
     CameraFactory()
     sign_in_verified(client, UserFactory())

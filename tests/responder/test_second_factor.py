@@ -28,6 +28,12 @@ OPEN_API_ROUTES = {
         "a signed URL, minted only for a verified session"
     ),
 }
+# The PWA's files at the root: the same public shell for everyone; all data is behind the API.
+OPEN_SHELL_ROUTES = {
+    "": "the public app shell (index.html); all data is behind the API",
+    "sw.js": "the public service worker; all data is behind the API",
+    "manifest.webmanifest": "the public web app manifest; all data is behind the API",
+}
 OPEN_ADMIN_ROUTES = {
     "admin/login/": "where the second factor is given",
     "admin/logout/": "any session may end itself (a GET only goes back to the index)",
@@ -76,6 +82,12 @@ def test_the_walk_finds_the_routes_of_every_app():
 
 def test_the_open_routes_still_exist():
     assert set(OPEN_API_ROUTES) <= set(routes("api/v1/"))
+
+
+def test_every_route_outside_the_api_and_the_admin_is_a_listed_open_one():
+    others = {r for r in routes("") if not r.startswith(("api/v1/", "admin/", "^media/"))}
+
+    assert others == set(OPEN_SHELL_ROUTES)
 
 
 @pytest.mark.parametrize("route", API_ROUTES)

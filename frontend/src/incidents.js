@@ -1,0 +1,186 @@
+// Open incidents in the user's scope: their timeline, their cameras, and the emergency
+// access they grant. Reloaded when the feed relays an incident frame or an event that
+// belongs to an incident ("responder:incident" on window), and now and then while shown.
+import { api, ApiError } from "./api.js";
+import { ago, h, mount } from "./dom.js";
+
+const REFRESH_EVERY = 60000;
+const CAPABILITIES = { live: "live video", recorded: "recordings", export: "clip export", alarms: "door alarms" };
+const ENTRY_LABELS = {
+  opened: "Opened",
+  closed: "Closed",
+  event: "Event",
+  note: "Note",
+  assigned: "Responders assigned",
+  grant_started: "Emergency access started",
+  grant_ended: "Emergency access ended",
+};
+const EVENT_LABELS = { door_forced: "Door forced", door_held: "Door held open", duress: "Duress", tamper: "Tamper" };
+
+export function incidentsPanel(ctx, panel) {
+  const status = h("p.feed-note.incidents-status", { role: "status" });
+  const list = h("div.incidents", { "aria-live": "polite" });
+  const grants = h("div.grants");
+  mount(
+    panel,
+    h("h2", {}, "Incidents"),
+    status,
+    list,
+    h("section.grant-list", { "aria-labelledby": "grants-heading" }, h("h3", { id: "grants-heading" }, "Your emergency access"), grants),
+  );
+  let running = null;
+  let again = false;
+
+  async function refresh() {
+    if (running) {
+      again = true; // one more pass after this one: a frame came in meanwhile
+      return running;
+    }
+    running = load().finally(() => {
+      running = null;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    });
+    return running;
+  }
+
+  async function load() {
+    try {
+      const [open, held] = await Promise.all([api("incidents/"), api("emergency-grants")]);
+      const details = await Promise.all(open.map((incident) => api(`incidents/${incident.id}/`)));
+      mount(list, details.length ? details.map((incident) => card(ctx, incident, held, refresh)) : h("p.empty", {}, "No open incidents."));
+      mount(grants, held.length ? h("ul.plain", {}, held.map((grant) => grantLine(ctx, grant))) : h("p.empty", {}, "None in the last 30 days."));
+      status.textContent = open.cachedAt ? `Offline: as of ${ago(open.cachedAt)}.` : "";
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      status.textContent = error.status === 0 ? "No connection: incidents could not be loaded." : error.message;
+    }
+  }
+
+  const onIncident = () => refresh();
+  window.addEventListener("responder:incident", onIncident);
+  const timer = setInterval(() => {
+    if (!panel.closest("[hidden]") && document.visibilityState === "visible") refresh();
+  }, REFRESH_EVERY);
+  refresh();
+  return {
+    refresh,
+    stop() {
+      clearInterval(timer);
+      window.removeEventListener("responder:incident", onIncident);
+    },
+  };
+}
+
+function card(ctx, incident, held, refresh) {
+  const campus = ctx.tree.find((c) => c.id === incident.campus);
+  const mine = held.filter((grant) => grant.incident === incident.id);
+  const cameras = incidentCameras(incident);
+  const headingId = `incident-${incident.id}`;
+  return h(
+    "article.incident",
+    { "aria-labelledby": headingId, "data-incident-id": incident.id },
+    h("h3", { id: headingId }, incident.title),
+    h(
+      "p.meta",
+      {},
+      `${campus ? campus.name : "Campus"} · opened ${ago(incident.opened_at)}`,
+      incident.opened_by ? ` by ${incident.opened_by}` : " by an alarm rule",
+      incident.responders.length ? ` · responders: ${incident.responders.join(", ")}` : "",
+    ),
+    mine.length
+      ? h("p.grant-banner", {}, h("strong", {}, "Emergency access: "), mine.map((grant) => grantText(grant)).join(" "))
+      : null,
+    cameras.length
+      ? h(
+          "div.cameras",
+          { role: "group", "aria-label": "Cameras" },
+          cameras.map((id) => {
+            const name = ctx.cameras(id)?.name || `Camera ${id}`;
+            return h("button.camera", { type: "button", "aria-label": `Camera ${name}`, onclick: () => ctx.openCamera(id) }, "▶ ", name);
+          }),
+        )
+      : null,
+    h("h4", {}, "Timeline"),
+    h("ol.timeline", {}, incident.timeline.map((entry) => timelineEntry(ctx, entry))),
+    noteForm(incident, refresh),
+  );
+}
+
+function incidentCameras(incident) {
+  const ids = [];
+  for (const entry of incident.timeline)
+    for (const id of entry.event?.cameras || []) if (!ids.includes(id)) ids.push(id);
+  return ids.slice(0, 6);
+}
+
+function timelineEntry(ctx, entry) {
+  const event = entry.event;
+  const text = event
+    ? `${EVENT_LABELS[event.type] || event.type.replaceAll("_", " ")} at ${event.door ? event.door.name : "an unmapped door"}`
+    : entry.text;
+  return h(
+    `li.entry.entry-${entry.kind}`,
+    {},
+    h("time", { datetime: entry.at }, new Date(entry.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })),
+    h("strong", {}, ENTRY_LABELS[entry.kind] || entry.kind),
+    text ? h("span", {}, ` ${text}`) : null,
+    entry.user ? h("span.by", {}, ` (${entry.user})`) : null,
+    entry.acknowledged_by.length
+      ? h("span.entry-acks", {}, ` · acknowledged by ${entry.acknowledged_by.map((ack) => ack.user).join(", ")}`)
+      : null,
+    event?.door?.floor
+      ? h("button.link", { type: "button", onclick: () => ctx.show("map", { kind: "door", id: event.door.id }) }, "Show on map")
+      : null,
+  );
+}
+
+function noteForm(incident, refresh) {
+  const input = h("input", { name: "text", "aria-label": `Note for ${incident.title}`, placeholder: "Add a note", maxlength: "5000", required: true });
+  const message = h("span.form-message", { role: "status" });
+  const form = h(
+    "form.note",
+    {
+      onsubmit: async (submit) => {
+        submit.preventDefault();
+        const text = input.value.trim();
+        if (!text) return;
+        try {
+          await api(`incidents/${incident.id}/notes/`, { method: "POST", body: { text } });
+          input.value = "";
+          refresh();
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          message.textContent = error.status === 0 ? "Not sent: no connection." : error.message;
+        }
+      },
+    },
+    input,
+    h("button", { type: "submit" }, "Add note"),
+    message,
+  );
+  return form;
+}
+
+function grantText(grant) {
+  const what = grant.capabilities.map((c) => CAPABILITIES[c] || c).join(" and ");
+  const until = grant.ends_at
+    ? new Date(grant.ends_at).toLocaleString([], { hour: "2-digit", minute: "2-digit", day: "numeric", month: "short" })
+    : "the incident closes";
+  return grant.active
+    ? `Gives ${grant.grantee} ${what} on this campus until ${until}.`
+    : `Gave ${grant.grantee} ${what}; ended ${until}.`;
+}
+
+function grantLine(ctx, grant) {
+  const campus = ctx.tree.find((c) => c.id === grant.campus);
+  return h(
+    `li.grant${grant.active ? ".active" : ""}`,
+    {},
+    h("strong", {}, grant.active ? "Active: " : "Ended: "),
+    `${grant.incident_title}${campus ? ` (${campus.name})` : ""}. `,
+    grantText(grant),
+  );
+}

@@ -1,0 +1,237 @@
+// The live view of one camera: ask the server for a session (POST cameras/<id>/live),
+// play its HLS playlist natively (Safari, iOS) or with hls.js (loaded on first use), and
+// say what the stream is doing and how far behind live it plays.
+import { api, ApiError } from "./api.js";
+import { h, mount } from "./dom.js";
+
+const PROFILES = [
+  { name: "low", label: "Low", bits: 150_000 },
+  { name: "medium", label: "Medium", bits: 300_000 },
+  { name: "high", label: "High", bits: 1_200_000 },
+];
+const SLOW_TYPES = new Set(["slow-2g", "2g", "3g"]);
+// Below this the medium profile (300 kbit/s) would not keep up with room to spare.
+const SLOW_BITS = 1_000_000;
+const CHOSEN = "responder.profile";
+const MEASURED = "responder.throughput";
+const STATES = {
+  starting: "Starting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  offline: "Camera offline",
+};
+
+export function openLive(ctx, cameraId, panel) {
+  const view = new LiveView(ctx, cameraId, panel);
+  view.start();
+  return { close: () => view.close() };
+}
+
+class LiveView {
+  constructor(ctx, cameraId, panel) {
+    this.cameraId = cameraId;
+    this.camera = ctx.cameras(cameraId);
+    this.profile = sessionStorage.getItem(CHOSEN) || (linkIsSlow() ? "low" : "medium");
+    this.closed = false;
+    this.attempt = 0;
+    this.video = h("video", { muted: true, playsinline: true, autoplay: true, "aria-label": "Live video" });
+    this.video.muted = true; // the attribute alone does not mute for autoplay
+    this.state = h("p.stream-state", { role: "status", "data-state": "starting" }, STATES.starting);
+    this.detail = h("span.stream-detail");
+    this.behind = h("span.behind", {}, "");
+    this.buttons = PROFILES.map((profile) =>
+      h(
+        "button.profile",
+        { type: "button", "aria-pressed": String(profile.name === this.profile), onclick: () => this.choose(profile.name) },
+        profile.label,
+      ),
+    );
+    const name = this.camera ? this.camera.name : `Camera ${cameraId}`;
+    mount(
+      panel,
+      h(
+        "div.live",
+        {},
+        h(
+          "header.live-head",
+          {},
+          h("h2", {}, name),
+          h("button.close", { type: "button", onclick: () => (panel.close ? panel.close() : this.close()) }, "Close"),
+        ),
+        h("div.video-box", {}, this.video),
+        h("div.live-bar", {}, this.state, this.detail, this.behind),
+        h("div.profiles", { role: "group", "aria-labelledby": `quality-${cameraId}` }, h("span.profiles-label", { id: `quality-${cameraId}` }, "Quality"), this.buttons),
+      ),
+    );
+    this.video.addEventListener("playing", () => this.show("live"));
+    this.video.addEventListener("waiting", () => this.stateName === "live" && this.show("reconnecting"));
+    this.ticker = setInterval(() => this.tick(), 1000);
+  }
+
+  async start() {
+    if (this.closed) return;
+    clearTimeout(this.retry);
+    const profile = this.profile;
+    if (!this.stateName) this.show("starting"); // a retry keeps saying "offline" or "reconnecting"
+    let session;
+    try {
+      session = await api(`cameras/${this.cameraId}/live`, { method: "POST", body: { profile } });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (this.closed || profile !== this.profile) return;
+      if (error.status === 503) return this.again("offline", error.message, 5);
+      if (error.status === 0) return this.again("reconnecting", "No connection to the server.", 5);
+      return this.show("offline", error.message); // 403/404: no retry helps
+    }
+    if (this.closed || profile !== this.profile) return;
+    this.play(session);
+  }
+
+  async play(session) {
+    this.stopPlayer();
+    this.token = tokenOf(session.playlist);
+    const video = this.video;
+    if (nativeHls(video)) {
+      // Native HLS: the playlist URL's token ends; a new session URL comes before it does.
+      video.src = session.playlist;
+      const renewIn = new Date(session.expires_at).getTime() - Date.now() - 30000;
+      this.renew = setTimeout(() => this.start(), Math.max(renewIn, 10000));
+      video.onerror = () => this.again("reconnecting", "The stream stopped.", 2);
+    } else {
+      const { default: Hls } = await import("hls.js");
+      if (this.closed) return;
+      if (!Hls.isSupported()) return this.show("offline", "This browser cannot play live video.");
+      const hls = new Hls({
+        lowLatencyMode: false,
+        liveSyncDurationCount: 2,
+        manifestLoadingMaxRetry: 2,
+        levelLoadingMaxRetry: 4,
+        // Each playlist answer renews the token on its segment lines; the next playlist
+        // fetch uses the newest, as the first URL's token ends within minutes.
+        xhrSetup: (xhr, url) => {
+          if (url.includes("index.m3u8") && this.token) xhr.open("GET", withToken(url, this.token), true);
+        },
+      });
+      this.hls = hls;
+      hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
+        const fragments = data.details.fragments;
+        const token = fragments.length && tokenOf(fragments[fragments.length - 1].url);
+        if (token) this.token = token;
+      });
+      hls.on(Hls.Events.FRAG_LOADED, () => {
+        if (hls.bandwidthEstimate) sessionStorage.setItem(MEASURED, String(Math.round(hls.bandwidthEstimate)));
+      });
+      hls.on(Hls.Events.ERROR, (_, data) => {
+        if (!data.fatal) return;
+        const code = data.response?.code;
+        if (code === 503) return this.again("offline", "The camera stopped sending video.", 5);
+        this.again("reconnecting", "The stream stopped.", 2);
+      });
+      hls.loadSource(session.playlist);
+      hls.attachMedia(video);
+    }
+    video.play().catch(() => {}); // autoplay refused: the controls below still work
+  }
+
+  // Try again after a while, with a longer wait each time.
+  again(state, message, seconds) {
+    this.stopPlayer();
+    this.show(state, message);
+    const wait = Math.min(seconds * 2 ** this.attempt, 30);
+    this.attempt += 1;
+    this.retry = setTimeout(() => this.start(), wait * 1000);
+  }
+
+  choose(name) {
+    if (name === this.profile) return;
+    this.profile = name;
+    sessionStorage.setItem(CHOSEN, name);
+    for (const [i, button] of this.buttons.entries()) button.setAttribute("aria-pressed", String(PROFILES[i].name === name));
+    this.attempt = 0;
+    this.stopPlayer();
+    this.show("starting");
+    this.start();
+  }
+
+  show(state, message = "") {
+    this.stateName = state;
+    if (state === "live") this.attempt = 0;
+    this.state.dataset.state = state;
+    this.state.textContent = STATES[state];
+    this.detail.textContent = message;
+    if (state !== "live") this.behind.textContent = "";
+  }
+
+  tick() {
+    if (this.stateName !== "live") return;
+    const seconds = this.latency();
+    this.behind.textContent = seconds == null ? "" : `${seconds.toFixed(1)} s behind live`;
+  }
+
+  latency() {
+    if (this.hls && Number.isFinite(this.hls.latency) && this.hls.latency > 0) return this.hls.latency;
+    const { seekable, currentTime } = this.video;
+    if (!seekable.length) return null;
+    return Math.max(0, seekable.end(seekable.length - 1) - currentTime);
+  }
+
+  stopPlayer() {
+    clearTimeout(this.renew);
+    this.hls?.destroy();
+    this.hls = null;
+    this.video.onerror = null;
+    this.video.removeAttribute("src");
+    this.video.load();
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.retry);
+    clearInterval(this.ticker);
+    this.stopPlayer();
+  }
+}
+
+// Slow when the browser says so (Network Information API), else from what was measured:
+// the last video's estimate, or this page's own downloads.
+export function linkIsSlow() {
+  const link = navigator.connection;
+  if (link) {
+    if (link.saveData || SLOW_TYPES.has(link.effectiveType)) return true;
+    if (link.downlink) return link.downlink * 1_000_000 < SLOW_BITS;
+  }
+  const measured = Number(sessionStorage.getItem(MEASURED)) || measuredThroughput();
+  return measured ? measured < SLOW_BITS : true; // unknown: start small, the user may go up
+}
+
+function measuredThroughput() {
+  const entries = performance
+    .getEntriesByType("resource")
+    .filter((entry) => entry.transferSize > 20000 && entry.responseEnd > entry.responseStart)
+    .slice(-10);
+  if (!entries.length) return null;
+  const bytes = entries.reduce((sum, entry) => sum + entry.transferSize, 0);
+  const seconds = entries.reduce((sum, entry) => sum + (entry.responseEnd - entry.requestStart), 0) / 1000;
+  return seconds > 0 ? (bytes * 8) / seconds : null;
+}
+
+// Safari and iOS play HLS themselves. Chromium 14x+ also answers "maybe", but its young
+// player stalled on these live playlists where hls.js plays them: there, hls.js.
+function nativeHls(video) {
+  if (!video.canPlayType("application/vnd.apple.mpegurl")) return false;
+  return !window.MediaSource || /Apple/.test(navigator.vendor);
+}
+
+function tokenOf(url) {
+  try {
+    return new URL(url, location.href).searchParams.get("token");
+  } catch {
+    return null;
+  }
+}
+
+function withToken(url, token) {
+  const parsed = new URL(url, location.href);
+  parsed.searchParams.set("token", token);
+  return parsed.toString();
+}

@@ -1,0 +1,107 @@
+// Web push for this device: subscribe with the server's VAPID key, register the
+// subscription with the API, or take it back. sw-push.js shows what arrives.
+import { api, ApiError } from "./api.js";
+import { h, mount } from "./dom.js";
+
+export function notificationsPanel(ctx, panel) {
+  const status = h("p.push-status", { role: "status" }, "Checking this device…");
+  const actions = h("div.actions");
+  mount(
+    panel,
+    h("h2", {}, "Notifications"),
+    h("p", {}, "Alarms in your area reach this device even when Responder is closed. Tapping one opens the alarm."),
+    status,
+    actions,
+  );
+
+  const supported = "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+  const say = (text, ...buttons) => {
+    status.textContent = text;
+    mount(actions, buttons);
+  };
+
+  async function show() {
+    if (!supported) {
+      // iOS offers web push only to an app added to the home screen.
+      return say("This browser cannot receive notifications here. On an iPhone or iPad, add Responder to the home screen first.");
+    }
+    if (Notification.permission === "denied") {
+      return say("Notifications are blocked for this site. Allow them in the browser's site settings, then come back.");
+    }
+    const subscription = await current();
+    if (subscription) {
+      // Registered again at each start: the server may have dropped it, or another user signed in here.
+      await register(subscription).catch(() => {});
+      return say("This device receives alarm notifications.", button("Turn off notifications", turnOff));
+    }
+    say("This device does not receive notifications.", button("Turn on notifications", turnOn, "primary"));
+  }
+
+  async function turnOn() {
+    try {
+      const key = await vapidKey();
+      if (!key) return say("Notifications are not set up on this server.");
+      if ((await Notification.requestPermission()) !== "granted") return show();
+      const registration = await navigator.serviceWorker.ready;
+      const subscription = await registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: bytesOf(key),
+      });
+      await register(subscription);
+    } catch (error) {
+      return say(trouble(error), button("Try again", turnOn, "primary"));
+    }
+    show();
+  }
+
+  async function turnOff() {
+    try {
+      const subscription = await current();
+      if (subscription) {
+        await api("push/subscriptions", { method: "DELETE", body: { endpoint: subscription.endpoint } }).catch((error) => {
+          if (!(error instanceof ApiError) || error.status !== 404) throw error; // 404: already gone
+        });
+        await subscription.unsubscribe();
+      }
+    } catch (error) {
+      return say(trouble(error), button("Try again", turnOff));
+    }
+    show();
+  }
+
+  show().catch((error) => say(trouble(error)));
+  return {};
+}
+
+async function current() {
+  const registration = await navigator.serviceWorker.getRegistration();
+  return registration ? registration.pushManager.getSubscription() : null;
+}
+
+function register(subscription) {
+  return api("push/subscriptions", { method: "POST", body: subscription.toJSON() });
+}
+
+async function vapidKey() {
+  try {
+    return (await api("push/vapid-key")).key;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}
+
+function button(label, onclick, kind = "") {
+  return h(`button${kind ? `.${kind}` : ""}`, { type: "button", onclick }, label);
+}
+
+function trouble(error) {
+  if (error instanceof ApiError) return error.status === 0 ? "No connection to the server." : error.message;
+  return `The browser refused: ${error.message || error.name}.`;
+}
+
+// The VAPID key comes base64url-encoded; the Push API wants its bytes.
+function bytesOf(base64url) {
+  const base64 = base64url.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(base64url.length / 4) * 4, "=");
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}

@@ -1,0 +1,249 @@
+"""The app's shell in a real browser: signing in, the map, offline, and a new release."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import Page, expect
+
+from responder.models import SignInState
+from tests.factories import (
+    PASSWORD,
+    BuildingFactory,
+    CameraFactory,
+    CampusFactory,
+    DoorFactory,
+    FloorFactory,
+    GrantFactory,
+    TOTPDeviceFactory,
+    UserFactory,
+    event_store,
+)
+from tests.signin_helpers import code_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SERVICE_WORKER = Path(__file__).resolve().parents[2] / "frontend" / "dist" / "sw.js"
+
+
+@pytest.fixture
+def district():
+    """Two campuses; the north one has a library with two floors and a gym."""
+    north = CampusFactory(name="North Campus")
+    south = CampusFactory(name="South Campus", district=north.district)
+    library = BuildingFactory(campus=north, name="Library")
+    gym = BuildingFactory(campus=north, name="Gym")
+    annex = BuildingFactory(campus=south, name="Annex")
+    ground = FloorFactory(building=library, name="Library Ground", level=1)
+    FloorFactory(building=library, name="Library Upper", level=2)
+    court = FloorFactory(building=gym, name="Gym Court", level=1)
+    annex_ground = FloorFactory(building=annex, name="Annex Ground", level=1)
+    place = {"x": 300, "y": 200, "heading": 90, "field_of_view": 70}
+    CameraFactory(building=library, floor=ground, name="Library Lobby", **place)
+    CameraFactory(building=gym, floor=court, name="Gym Court East", **place)
+    CameraFactory(building=annex, floor=annex_ground, name="Annex Hall", **place)
+    door = DoorFactory(building=library, floor=ground, name="Library Front Door", x=500, y=300)
+    return {"north": north, "library": library, "gym": gym, "door": door}
+
+
+def user_with_device(**fields):
+    user = UserFactory(**fields)
+    return user, TOTPDeviceFactory(user=user)
+
+
+def district_user():
+    user, device = user_with_device()
+    GrantFactory(user=user, capabilities=["live", "alarms"])  # no place set: the whole district
+    return user, device
+
+
+def sign_in(page: Page, user, code: str, path: str = "/") -> None:
+    page.goto(path)
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("One-time code").fill(code)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def main_nav(page: Page):
+    return page.get_by_role("navigation", name="Main")
+
+
+def test_a_user_signs_in_with_a_one_time_code(page):
+    user, device = user_with_device(is_superuser=True)
+
+    sign_in(page, user, code_for(device))
+
+    for name in ("Map", "Alarms", "Incidents", "Notifications"):
+        expect(main_nav(page).get_by_role("button", name=name)).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_a_new_user_scans_the_enrolment_code_then_signs_in(page):
+    user = UserFactory(is_superuser=True)
+
+    sign_in(page, user, "")
+
+    expect(page.get_by_role("img", name="QR code to enrol")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("scan the QR code")
+    device = TOTPDevice.objects.get(user=user)
+    page.get_by_label("One-time code").fill(code_for(device))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
+    page.get_by_role("button", name="I have kept them").click()
+    expect(main_nav(page)).to_be_visible()
+
+
+def test_a_wrong_code_says_so_and_keeps_the_form(page):
+    user, _ = user_with_device()
+
+    sign_in(page, user, "000000")
+
+    expect(page.get_by_role("alert")).to_have_text("Wrong username, password or one-time code.")
+    expect(page.get_by_label("Username")).to_have_value(user.username)
+
+
+def test_a_locked_account_says_whom_to_call(page):
+    user, device = user_with_device()
+    SignInState.objects.create(user=user, failures=5, locked_at=timezone.now())
+
+    sign_in(page, user, code_for(device))
+
+    expect(page.get_by_role("alert")).to_contain_text("locked")
+    expect(page.get_by_role("alert")).to_contain_text("district IT")
+
+
+def test_an_ended_session_goes_back_to_sign_in_with_a_message(page, context):
+    user, device = user_with_device(is_superuser=True)
+    sign_in(page, user, code_for(device))
+    expect(main_nav(page)).to_be_visible()
+
+    context.clear_cookies()  # as the server's idle timeout leaves the browser
+    page.reload()
+
+    expect(page.get_by_role("alert")).to_have_text("Your session has ended. Sign in again.")
+    expect(page.get_by_label("Username")).to_be_visible()
+
+
+def test_signing_out_ends_the_session_and_forgets_the_saved_data(page):
+    user, device = user_with_device(is_superuser=True)
+    sign_in(page, user, code_for(device))
+    expect(main_nav(page)).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+
+    expect(page.get_by_role("alert")).to_have_text("You have signed out.")
+    assert page.evaluate("caches.has('responder-api')") is False
+    assert page.evaluate("fetch('/api/v1/auth/me').then((r) => r.status)") == 403
+
+
+def test_the_map_goes_from_campus_to_building_to_floor_with_markers(page, district):
+    user, device = district_user()
+    sign_in(page, user, code_for(device))
+    crumbs = page.get_by_role("navigation", name="Where on the map")
+
+    page.get_by_role("button", name="North Campus").click()
+    expect(crumbs).to_contain_text("North Campus")
+    page.get_by_role("button", name="Library", exact=True).click()
+    expect(crumbs).to_contain_text("Library")
+    expect(page.get_by_role("button", name="Library Ground")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+    expect(page.locator(".camera-pin[title='Library Lobby']")).to_be_visible()
+    expect(page.locator(".door-pin.door-normal")).to_have_count(1)
+    page.get_by_role("button", name="Library Upper").click()
+    expect(page.locator(".camera-pin")).to_have_count(0)
+
+
+def test_a_scoped_user_sees_only_their_building(page, district):
+    user, device = user_with_device()
+    GrantFactory(user=user, building=district["gym"], capabilities=["live", "alarms"])
+    sign_in(page, user, code_for(device))
+
+    # One campus: the app opens straight on it, with only the gym.
+    expect(page.get_by_role("navigation", name="Where on the map")).to_contain_text("North Campus")
+    expect(page.get_by_role("button", name="Gym", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Library", exact=True)).to_have_count(0)
+    page.get_by_label("Find a camera or door").fill("library")
+    expect(page.get_by_role("list", name="Search results").get_by_role("button")).to_have_count(0)
+
+
+def test_search_finds_a_camera_and_shows_it_on_its_floor(page, district):
+    user, device = district_user()
+    sign_in(page, user, code_for(device))
+
+    page.get_by_label("Find a camera or door").fill("front door")
+    page.get_by_role("button", name="Door: Library Front Door").click()
+
+    expect(page.get_by_role("navigation", name="Where on the map")).to_contain_text("Library")
+    expect(page.locator(".door-pin.flash")).to_be_visible()
+
+
+def test_a_camera_pin_opens_its_live_sheet(page, district):
+    user, device = district_user()
+    sign_in(page, user, code_for(device))
+    page.get_by_label("Find a camera or door").fill("gym court")
+    page.get_by_role("button", name="Camera: Gym Court East").click()
+
+    page.locator(".camera-pin[title='Gym Court East']").click()
+
+    expect(page.get_by_role("dialog", name="Live: Gym Court East")).to_be_visible()
+
+
+def test_a_notification_link_opens_its_alarm_after_sign_in(page, district):
+    event = event_store(district["door"])
+    user, device = district_user()
+
+    sign_in(page, user, code_for(device), path=f"/?event={event.id}")
+
+    expect(page.get_by_role("region", name="Alarms")).to_be_visible()
+    expect(page.locator(f"[data-event-id='{event.id}']")).to_have_class(re.compile(r"\bflash\b"))
+    assert page.url.endswith("/")
+
+
+def test_an_offline_reload_shows_the_saved_map_with_its_age(page, context, district):
+    user, device = district_user()
+    sign_in(page, user, code_for(device))
+    page.get_by_role("button", name="North Campus").click()
+    page.get_by_role("button", name="Library", exact=True).click()
+    expect(page.locator(".camera-pin")).to_have_count(1)
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+    context.set_offline(True)
+    page.reload()
+
+    banner = page.locator(".offline-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("Offline")
+    expect(banner).to_contain_text("ago")
+    expect(page.get_by_role("navigation", name="Where on the map")).to_contain_text("Library")
+    expect(page.locator(".camera-pin[title='Library Lobby']")).to_be_visible()
+
+    context.set_offline(False)
+    expect(banner).to_be_hidden()
+
+
+def test_a_new_release_takes_over_without_losing_the_session(page, district):
+    user, device = district_user()
+    sign_in(page, user, code_for(device))
+    page.get_by_role("button", name="North Campus").click()
+    page.get_by_role("button", name="Gym", exact=True).click()
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    release = SERVICE_WORKER.read_text()
+    try:
+        SERVICE_WORKER.write_text(release + "\n// the next release\n")
+        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
+        prompt = page.get_by_role("status").filter(has_text="new version")
+        page.evaluate("window.oldPage = true")
+
+        with page.expect_navigation():
+            prompt.get_by_role("button", name="Reload").click()
+    finally:
+        SERVICE_WORKER.write_text(release)
+
+    assert page.evaluate("window.oldPage") is None
+    expect(main_nav(page)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Where on the map")).to_contain_text("Gym")
