@@ -26,7 +26,7 @@ from accesslog.models import (
     EventAck,
     EventQuerySet,
 )
-from accesslog.rendering import event_payloads, with_payload_relations
+from accesslog.rendering import ack_record, event_payloads, with_payload_relations
 from accesslog.serializers import DoorSerializer, EventIngestSerializer
 from accesslog.services import event_ack, event_ingest
 from accesslog.signatures import HEADER, verify
@@ -177,15 +177,6 @@ def _with_history_relations(events: EventQuerySet) -> EventQuerySet:
 def event_records(events: list[Event]) -> list[dict]:
     """The socket's event shape (accesslog.rendering), plus the seq and who acknowledged."""
     return [
-        {**payload, "seq": event.seq, "acks": [_ack_record(ack) for ack in event.acks.all()]}
+        {**payload, "seq": event.seq, "acks": [ack_record(ack) for ack in event.acks.all()]}
         for event, payload in zip(events, event_payloads(events), strict=True)
     ]
-
-
-def _ack_record(ack: EventAck) -> dict:
-    user = ack.user
-    return {
-        "user": user.pk,
-        "name": user.get_full_name() or user.get_username(),
-        "at": ack.at.isoformat(),
-    }

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from accesslog.models import Event, EventQuerySet
-from responder.models import Incident
+from accesslog.models import Event, EventAck, EventQuerySet
+from responder.incidents import EntryKind
+from responder.models import IncidentEntry
 
 
 def with_payload_relations(events: EventQuerySet) -> EventQuerySet:
@@ -34,13 +35,22 @@ def event_payload(event: Event, *, incident_id: int | None = None) -> dict:
 
 
 def event_payloads(events: Iterable[Event]) -> list[dict]:
-    """Payloads for a batch, with the incident each alarm opened (one query)."""
+    """Payloads for a batch, with the incident each event opened or joined (one query)."""
     events = list(events)
     if not events:
         return []
-    incidents = dict(
-        Incident.objects.filter(source_event__in=[e.id for e in events]).values_list(
-            "source_event_id", "id"
-        )
-    )
+    entries = IncidentEntry.objects.filter(
+        kind=EntryKind.EVENT, event__in=[e.id for e in events]
+    ).order_by("id")
+    incidents = dict(entries.values_list("event_id", "incident_id"))
     return [event_payload(e, incident_id=incidents.get(e.id)) for e in events]
+
+
+def ack_record(ack: EventAck) -> dict:
+    """Who acknowledged and when: in REST event records and the socket's ack frames."""
+    user = ack.user
+    return {
+        "user": user.pk,
+        "name": user.get_full_name() or user.get_username(),
+        "at": ack.at.isoformat(),
+    }

@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import redis
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from kombu.exceptions import OperationalError
 
 from accesslog.models import SEVERITY_OF, AccessSystem, Door, Event, EventAck, Severity
+from accesslog.rendering import ack_record
 from accesslog.serializers import EventIngestSerializer
 from responder import events
+from responder.models import IncidentRule
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -47,35 +50,58 @@ def event_ingest(*, system: AccessSystem, payload: Any) -> tuple[Event, bool]:
     A `source_event_id` already stored for the system returns that event and False,
     and nothing is announced again. Raises rest_framework's ValidationError, naming the
     fields at fault, with nothing stored.
+
+    Every ingest queues on the seq lock, so the transaction holding it does only what
+    needs it: take the next seq and insert (and open an incident when a rule may apply).
+    The door, its cameras and the rules are read before; the payload is announced from
+    these objects after commit, without reading the event back.
     """
     serializer = EventIngestSerializer(data=payload)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    existing = _stored(system, data["source_event_id"])
-    if existing is not None:
-        return existing, False
+    # No look for a duplicate first: they are rare (a system's retries), and the unique
+    # constraint finds them below, under the lock, with nothing kept.
+    door = (
+        Door.objects.select_related("building")
+        .prefetch_related("door_cameras")
+        .filter(system=system, external_id=data["door"])
+        .first()
+    )
+    may_open_incident = _rule_may_apply(door, data["type"])
     try:
         with transaction.atomic():
             _seq_lock()
-            # Re-read under the lock: a concurrent duplicate may have committed while
-            # we waited for it (READ COMMITTED: this statement sees it).
-            existing = _stored(system, data["source_event_id"])
-            if existing is not None:
-                return existing, False
-            event = _event_create(system, data)
+            event = _event_create(system, door, data)
+            if may_open_incident:
+                from responder.incidents import incident_for_alarm
+
+                # Same transaction: an alarm and the incident it opens are stored together.
+                incident_for_alarm(event=event)
     except IntegrityError:
-        # The unique constraint: a duplicate that slipped past the lock (another database
-        # engine, or a seq taken outside this service). The savepoint kept nothing.
+        # The unique constraint: a duplicate, stored before or committed while we waited
+        # for the lock. The rollback kept nothing and gave the seq back.
         existing = _stored(system, data["source_event_id"])
         if existing is None:
             raise
         return existing, False
-    transaction.on_commit(lambda: event_announce(event))
+    transaction.on_commit(lambda: event_announce(event, may_have_incident=may_open_incident))
     return event, True
 
 
 def _stored(system: AccessSystem, source_event_id: str) -> Event | None:
     return Event.objects.filter(system=system, source_event_id=source_event_id).first()
+
+
+def _rule_may_apply(door: Door | None, event_type: str) -> bool:
+    """Whether `incident_for_alarm` could open or join an incident: most events (badges)
+    match no rule, and skip its queries under the seq lock. A rule enabled between this
+    read and the commit applies from the next event on."""
+    if door is None:
+        return False
+    rules = IncidentRule.objects.filter(enabled=True).filter(
+        Q(campus__isnull=True) | Q(campus_id=door.building.campus_id)
+    )
+    return any(event_type in types for types in rules.values_list("event_types", flat=True))
 
 
 def _seq_lock() -> None:
@@ -84,34 +110,29 @@ def _seq_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQ_LOCK_KEY])
 
 
-def _event_create(system: AccessSystem, data: dict) -> Event:
-    from responder.incidents import incident_for_alarm
-
+def _event_create(system: AccessSystem, door: Door | None, data: dict) -> Event:
     head = Event.objects.aggregate(head=Max("seq"))["head"] or 0
-    event = Event.objects.create(
+    return Event.objects.create(
         seq=head + 1,
         system=system,
         source_event_id=data["source_event_id"],
         type=data["type"],
         severity=SEVERITY_OF[data["type"]],
-        door=Door.objects.select_related("building")
-        .filter(system=system, external_id=data["door"])
-        .first(),
+        door=door,
         door_external_id=data["door"],
-        occurred_at=data["occurred_at"],
+        # In UTC, as a read from the database gives it: the announced frame and a
+        # replayed one must be the same bytes.
+        occurred_at=data["occurred_at"].astimezone(UTC),
         credential=data.get("credential", ""),
         person=data.get("person", ""),
         details=data.get("details", {}),
     )
-    # In the same transaction: an alarm and the incident it opens are stored together.
-    incident_for_alarm(event=event)
-    return event
 
 
-def event_announce(event: Event) -> None:
+def event_announce(event: Event, *, may_have_incident: bool = True) -> None:
     """After commit: ring the sockets' doorbell and queue the pushes. Best effort: the
     event is stored, and sockets replay from the database whatever a doorbell missed."""
-    events.announce(event)
+    events.announce(event, may_have_incident=may_have_incident)
     if event.severity == Severity.INFO:
         return  # stored and searchable, not pushed
     from responder.tasks import push_event
@@ -144,7 +165,18 @@ def _broker_up() -> bool:
 def event_ack(*, event: Event, user: AbstractBaseUser) -> tuple[EventAck, bool]:
     """Records that `user` acknowledged `event`; acknowledging twice keeps the first."""
     ack, created = EventAck.objects.get_or_create(event=event, user=user)
+    if created:
+        transaction.on_commit(lambda: event_acks_announce(event))
     return ack, created
+
+
+def event_acks_announce(event: Event) -> None:
+    """After commit: the sockets that have the event get everyone who acknowledged it.
+
+    The whole list, read after our commit, so concurrent acknowledgements add up.
+    """
+    acks = EventAck.objects.filter(event=event).select_related("user").order_by("at", "id")
+    events.acks_announce(event, [ack_record(ack) for ack in acks])
 
 
 def event_doors_link(*, events: Any = None) -> int:

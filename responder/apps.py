@@ -6,7 +6,7 @@ class ResponderConfig(AppConfig):
     name = "responder"
 
     def ready(self) -> None:
-        from responder import scope_notices, signals  # noqa: F401
+        from responder import camera_notices, scope_notices, signals  # noqa: F401
 
 
 class ResponderAdminConfig(admin_apps.AdminConfig):

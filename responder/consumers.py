@@ -6,6 +6,13 @@ Server → client: `{"type": "event", "seq": N, "event": {...}}` in seq order, e
 `{"type": "reset", "seq": N}` when the client must reload over REST (resumed from too far
 back, or its scope shrank), live from N on; `{"type": "ping"}` every 20 s (daphne also
 pings at the protocol level after 20 s of client silence and drops a peer silent for 30 s).
+Notices, without a seq, only after `live`, not replayed (REST has the same facts):
+`{"type": "ack", "seq": N, "event": <id>, "acks": [{"user", "name", "at"}, ...]}` everyone
+who has acknowledged event N so far, once the client has event N;
+`{"type": "incident", "incident": {...}}` an incident the user runs or responds to changed;
+`{"type": "camera", "severity": "warning", "state": "offline", "camera": {"id", "name",
+"building", "floor"}, "stream": "main" | "sub", "reason": "...", "at": "..."}` a camera the
+user may watch went offline. Shapes: the TypedDicts in responder/events.py.
 Close codes: 4401 not signed in / no verified second factor / disabled / signed out,
 4403 Origin not allowed, 4404 no alarms in the user's scope (or revoked).
 """
@@ -112,6 +119,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     def _take(self, access: Access) -> None:
         self.user, self.user_id, self.alarm_scope = access.user, access.user.pk, access.scope
+        self.incident_scope, self.camera_scope = access.incidents, access.cameras
         if access.recheck_at:
             self._after(_seconds_until(access.recheck_at), self._recheck_me)
 

@@ -3,6 +3,10 @@
 Redis is only a doorbell. An announcement says "events up to seq N are stored"; every
 daphne process then reads the new rows from the database once and writes them to its
 own sockets (responder/fanout.py). Losing an announcement delays delivery, never loses it.
+
+Notices (acknowledgements, incident changes, cameras going offline) have no seq and no
+replay: they go out on channels of their own to the sockets live at that moment, and a
+client that missed one finds the same facts over REST.
 """
 
 from __future__ import annotations
@@ -24,18 +28,21 @@ from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import DatabaseError
+from django.db.models import prefetch_related_objects
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 
+from cameras.models import Camera
 from maps.models import Building
 from responder.access import active_grants, scope_q
-from responder.capabilities import Capability
+from responder.capabilities import VIEWING, Capability
 from responder.middleware import SIGNED_IN_AT
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
     from accesslog.models import Event
+    from responder.incidents import IncidentScope
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +73,47 @@ class PingFrame(TypedDict):
     type: Literal["ping"]
 
 
+class AckRecord(TypedDict):
+    user: int
+    name: str
+    at: str
+
+
+class AckFrame(TypedDict):
+    """Who has acknowledged event `event` (seq `seq`) so far, all of them."""
+
+    type: Literal["ack"]
+    seq: int
+    event: int
+    acks: list[AckRecord]
+
+
+class IncidentFrame(TypedDict):
+    type: Literal["incident"]
+    incident: dict  # responder.incidents.incident_payload
+
+
+class CameraRef(TypedDict):
+    id: int
+    name: str
+    building: int
+    floor: int | None
+
+
+class CameraFrame(TypedDict):
+    type: Literal["camera"]
+    severity: Literal["warning"]
+    state: Literal["offline"]
+    camera: CameraRef
+    stream: Literal["main", "sub"]
+    reason: str  # never a stream URL: those may carry the camera's credentials
+    at: str
+
+
+ServerFrame = EventFrame | ResetFrame | PingFrame | AckFrame | IncidentFrame | CameraFrame
+ChannelKind = Literal["events", "scope", "acks", "incidents", "cameras"]
+
+
 class ResumeMessage(TypedDict):
     type: Literal["resume"]
     after: int
@@ -74,6 +122,8 @@ class ResumeMessage(TypedDict):
 # None: every building and the unmapped doors (superusers, district-wide grants).
 AlarmScope = frozenset[int] | None
 EVERYWHERE: AlarmScope = None
+# The cameras a user may watch (None: every camera), for camera notices.
+CameraScope = frozenset[int] | None
 
 
 def alarm_scope(user: AbstractBaseUser) -> AlarmScope:
@@ -84,8 +134,15 @@ def alarm_scope(user: AbstractBaseUser) -> AlarmScope:
     return frozenset(Building.objects.filter(q).values_list("id", flat=True))
 
 
-def in_scope(scope: AlarmScope, building_id: int | None) -> bool:
-    return scope is EVERYWHERE or building_id in scope
+def in_scope(scope: AlarmScope | CameraScope, item_id: int | None) -> bool:
+    return scope is EVERYWHERE or item_id in scope
+
+
+def camera_scope(user: AbstractBaseUser) -> CameraScope:
+    """`Camera.objects.visible_to(user, *VIEWING)`, in memory."""
+    if not scope_q(user, *VIEWING, building="building", tags="tags"):
+        return EVERYWHERE
+    return frozenset(Camera.objects.visible_to(user, *VIEWING).values_list("id", flat=True))
 
 
 def next_grant_end(user: AbstractBaseUser) -> datetime | None:
@@ -96,12 +153,14 @@ def next_grant_end(user: AbstractBaseUser) -> datetime | None:
 
 @dataclass(frozen=True)
 class Access:
-    """What a session may receive now: a close code, or a user and their alarm scope."""
+    """What a session may receive now: a close code, or a user and their scopes."""
 
     close_code: CloseCode | None
     user: AbstractBaseUser | None = None
     scope: AlarmScope = frozenset()
     recheck_at: datetime | None = None
+    incidents: IncidentScope | None = None
+    cameras: CameraScope = frozenset()
 
 
 def session_access(session: SessionBase) -> Access:
@@ -117,7 +176,12 @@ def session_access(session: SessionBase) -> Access:
     scope = alarm_scope(user)
     if scope is not EVERYWHERE and not scope:
         return Access(CloseCode.NO_ALARMS, user)
-    return Access(None, user, scope, next_grant_end(user))
+    # Imported here: responder.incidents broadcasts through this module.
+    from responder.incidents import incident_scope
+
+    return Access(
+        None, user, scope, next_grant_end(user), incident_scope(user), camera_scope(user)
+    )
 
 
 def _verified(session: SessionBase, user: AbstractBaseUser) -> bool:
@@ -127,11 +191,11 @@ def _verified(session: SessionBase, user: AbstractBaseUser) -> bool:
     return bool(device and device.user_id == user.pk and device.confirmed)
 
 
-def encode(frame: EventFrame | ResetFrame | PingFrame) -> str:
+def encode(frame: ServerFrame) -> str:
     return json.dumps(frame, separators=(",", ":"))
 
 
-def channel(kind: Literal["events", "scope"]) -> str:
+def channel(kind: ChannelKind) -> str:
     # Pub/sub ignores Redis db numbers: name the db so deployments sharing a server don't mix.
     db = urlparse(settings.REDIS_URL).path.strip("/") or "0"
     return f"responder.{kind}.{db}"
@@ -143,7 +207,7 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
-def broadcast(kind: Literal["events", "scope"], message: dict) -> None:
+def broadcast(kind: ChannelKind, message: dict) -> None:
     """Ring the doorbell on every daphne process. Never raises: the database is the truth."""
     try:
         _redis().publish(channel(kind), json.dumps(message))
@@ -151,25 +215,35 @@ def broadcast(kind: Literal["events", "scope"], message: dict) -> None:
         logger.warning("Could not publish on %s (%s); sockets will poll", kind, error)
 
 
-def announce(event: Event) -> None:
+def announce(event: Event, *, may_have_incident: bool = True) -> None:
     """Call after the event's transaction commits.
 
     The announcement carries the encoded frame and the building, so a process that has
     delivered everything before it needs no database read; any other reads the rows.
+    `may_have_incident=False` (no rule applied at ingest) skips looking for the
+    incident the event opened or joined (only a rule does either at ingest).
     """
     # Imported here: accesslog's services import this module.
-    from accesslog.models import Event as Events
-    from accesslog.rendering import event_payloads, with_payload_relations
+    from accesslog.rendering import event_payload, event_payloads
 
     try:
-        event = with_payload_relations(Events.objects.filter(pk=event.pk)).get()
-        payload = event_payloads([event])[0]
+        # The objects ingest holds already have the door and its cameras: then the
+        # payload costs at most one query (the incident), not a re-read of the event.
+        prefetch_related_objects([event], "door__door_cameras")
+        payload = event_payloads([event])[0] if may_have_incident else event_payload(event)
     except DatabaseError:
         broadcast("events", {"seq": event.seq})  # the processes read it themselves
         return
     frame = encode({"type": "event", "seq": event.seq, "event": payload})
     building = event.door and event.door.building_id
     broadcast("events", {"seq": event.seq, "building": building, "frame": frame})
+
+
+def acks_announce(event: Event, acks: list[AckRecord]) -> None:
+    """Call after the acknowledgement commits; the frame is encoded here, once."""
+    frame: AckFrame = {"type": "ack", "seq": event.seq, "event": event.id, "acks": acks}
+    building = event.door.building_id if event.door_id else None
+    broadcast("acks", {"seq": event.seq, "building": building, "frame": encode(frame)})
 
 
 def scope_changed(user_ids: Iterable[int] | None) -> None:

@@ -6,6 +6,9 @@ its sockets here, reads each new event from the database once, encodes it once, 
 writes the frame to the sockets whose scope (held in memory) covers the event's building.
 A socket's `cursor` is the seq up to which it is served; frames go out only above it, so
 nothing is sent twice or out of order, and replay from the database fills any gap.
+
+Notices (acknowledgements, incidents, cameras offline) come encoded, or are encoded here
+once, and go to the live sockets whose scopes, also held in memory, cover them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
 from importlib import import_module
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
@@ -37,12 +40,19 @@ from responder.events import (
     REPLAY_MAX_HOURS,
     Access,
     AlarmScope,
+    CameraScope,
+    ChannelKind,
     channel,
     encode,
     in_scope,
     session_access,
 )
 from responder.wire import Frame
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from responder.incidents import IncidentScope
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +72,8 @@ class Socket(Protocol):
     session_key: str | None
     user_id: int
     alarm_scope: AlarmScope
+    incident_scope: IncidentScope | None
+    camera_scope: CameraScope
     cursor: int
     live: bool
 
@@ -80,6 +92,7 @@ class Fanout:
         # One delivery at a time: frames reach each socket in seq order.
         self._delivery = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
+        self._routes = self._handlers()
 
     async def start(self) -> None:
         self.head = await database_sync_to_async(stored_head)()
@@ -178,7 +191,7 @@ class Fanout:
             )
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(channel("events"), channel("scope"))
+                    await pubsub.subscribe(*self._routes)
                     self.redis_up, delay = True, 0.2
                     self._subscribed.set()
                     # Announcements and scope notices sent while unsubscribed are lost.
@@ -194,13 +207,27 @@ class Fanout:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5)
 
+    def _handlers(self) -> dict[str, Callable[[dict], None]]:
+        kinds: dict[ChannelKind, Callable[[dict], None]] = {
+            "events": self._announced,
+            "scope": lambda notice: self.recheck(notice["users"]),
+            "acks": self._acked,
+            "incidents": self._incident_changed,
+            "cameras": self._camera_offline,
+        }
+        return {channel(kind): handler for kind, handler in kinds.items()}
+
     def _on_message(self, message: dict) -> None:
         if message["type"] != "message":
             return
-        if message["channel"].decode() == channel("events"):
-            self._announced(json.loads(message["data"]))
-        else:
-            self.recheck(json.loads(message["data"])["users"])
+        handler = self._routes.get(message["channel"].decode())
+        if handler is None:
+            return
+        try:
+            handler(json.loads(message["data"]))
+        except (ValueError, KeyError, TypeError):
+            # A malformed message must not end the subscription for everything else.
+            logger.exception("Fan-out ignored a malformed message on %s", message["channel"])
 
     def _announced(self, announcement: dict) -> None:
         seq = announcement["seq"]
@@ -212,6 +239,39 @@ class Fanout:
             task.add_done_callback(self._tasks.remove)
         elif seq > self.head:
             self._wake.set()  # a gap: read what is missing from the database
+
+    # --- Notices: no seq, live sockets only ----------------------------------------------
+
+    def _acked(self, notice: dict) -> None:
+        # A socket below the seq hasn't got the event yet; its event frame comes later.
+        seq, building = notice["seq"], notice["building"]
+        self._notify(
+            Frame(notice["frame"]),
+            lambda sock: sock.cursor >= seq and in_scope(sock.alarm_scope, building),
+        )
+
+    def _incident_changed(self, notice: dict) -> None:
+        payload = notice["incident"]
+        frame = Frame(encode({"type": "incident", "incident": payload}))
+        self._notify(
+            frame,
+            lambda sock: sock.incident_scope is not None and sock.incident_scope.covers(payload),
+        )
+
+    def _camera_offline(self, notice: dict) -> None:
+        camera = notice["camera"]
+        self._notify(Frame(notice["frame"]), lambda sock: in_scope(sock.camera_scope, camera))
+
+    def _notify(self, frame: Frame, audience: Callable[[Socket], bool]) -> None:
+        task = asyncio.create_task(self._notice_write(frame, audience))
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    async def _notice_write(self, frame: Frame, audience: Callable[[Socket], bool]) -> None:
+        # Behind any event delivery under way: an ack never overtakes its event's frame.
+        async with self._delivery:
+            for sock in [s for s in self.sockets if s.live and audience(s)]:
+                await sock.write([frame])
 
     # --- Access -------------------------------------------------------------------
 

@@ -108,6 +108,14 @@ DATABASES = {
         conn_max_age=envint("DB_CONN_MAX_AGE", "0"),
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and envint("DB_POOL_SIZE", "0"):
+    # Under daphne every request runs in a thread of its own, so CONN_MAX_AGE keeps one
+    # connection per thread (and ran PostgreSQL out of them); a pool shares a few instead
+    # of connecting per request. Needs psycopg's pool extra (psycopg[pool]).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 1, "max_size": envint("DB_POOL_SIZE", "0"), "timeout": 10}
+    }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (daphne, workers, tests' live servers) share one file.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
@@ -134,7 +142,11 @@ CHANNEL_LAYERS = {
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"cameras.tasks.*": {"queue": "video"}}
+# First match wins. Probes run on the default queue: video slots are for live sessions.
+CELERY_TASK_ROUTES = {
+    "cameras.tasks.health_probe*": {"queue": "default"},
+    "cameras.tasks.*": {"queue": "video"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -154,6 +166,8 @@ LIVE_SEGMENT_SECONDS = envint("LIVE_SEGMENT_SECONDS", "1")
 LIVE_LIST_SIZE = envint("LIVE_LIST_SIZE", "6")
 LIVE_MAX_SESSIONS = envint("LIVE_MAX_SESSIONS", "12")
 LIVE_START_TIMEOUT = envint("LIVE_START_TIMEOUT", "15")
+# A door alarm starts the low sessions of the door's nearest cameras before anyone asks.
+LIVE_WARM_ON_ALARM = envbool("LIVE_WARM_ON_ALARM", "true")
 LIVE_TOKEN_SECONDS = min(envint("LIVE_TOKEN_SECONDS", "300"), 300)
 # e.g. "/_live/": nginx serves segments from LIVE_ROOT after Django checks the token.
 LIVE_ACCEL_REDIRECT = envstr("LIVE_ACCEL_REDIRECT", "")

@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import hmac
 import http.client
+import itertools
 import json
 import os
 import secrets
@@ -39,6 +40,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--socket-processes", type=int, default=1)
+    # Production runs several API processes behind the proxy; one daphne runs a sync
+    # view's database waits one GIL at a time.
+    parser.add_argument("--api-processes", type=int, default=2)
+    parser.add_argument("--client-processes", type=int, default=0, help="0: 1 per 500")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="alarm-fanout-") as tmp:
         redis = None
@@ -53,8 +58,11 @@ def main() -> None:
             SECRET_KEY=secrets.token_urlsafe(60),
             SECURE_SSL_REDIRECT="false",
             LOG_LEVEL="WARNING",
-            # Keep database connections: one fresh connection per fan-out read costs ~10 ms.
-            DB_CONN_MAX_AGE=os.environ.get("DB_CONN_MAX_AGE", "60"),
+            # Not persistent: under daphne every request runs in a thread of its own, and
+            # each would keep a connection open (the flood ran PostgreSQL out of them).
+            DB_CONN_MAX_AGE=os.environ.get("DB_CONN_MAX_AGE", "0"),
+            # A pool instead, where psycopg's pool is installed: 100 -> 150 ingests/s.
+            DB_POOL_SIZE=os.environ.get("DB_POOL_SIZE", "4" if pool_installed() else "0"),
         )
         try:
             run(args, Path(tmp))
@@ -64,33 +72,41 @@ def main() -> None:
                 redis.wait(timeout=10)
 
 
+def pool_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("psycopg_pool") is not None
+
+
 def run(args: argparse.Namespace, tmp: Path) -> None:
     subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
     cookie, secret = setup_district()
-    api_port = free_port()
+    api_ports = [free_port() for _ in range(args.api_processes)]
     socket_ports = [free_port() for _ in range(args.socket_processes)]
-    daphnes = [daphne(port, tmp) for port in [api_port, *socket_ports]]
+    daphnes = [daphne(port, tmp) for port in [*api_ports, *socket_ports]]
     reference_port = free_port()
     reference = subprocess.Popen(
         [PYTHON, "-m", "bench.alarm_fanout.reference", str(reference_port)]
     )
     results = []
     try:
-        wait_for_port(api_port, *socket_ports, reference_port)
-        poster = Poster(api_port, secret)
+        wait_for_port(*api_ports, *socket_ports, reference_port)
+        poster = Poster(api_ports, secret)
         if not poster.available():
             print("No ingest endpoint yet: storing events through the ORM, then announce()")
             poster = OrmPoster()
         for count in args.clients:
             urls = [f"ws://127.0.0.1:{port}/ws/events" for port in socket_ports]
             results += measure(
-                "Responder", count, urls, poster.post, cookie=cookie, flood=poster.post
-            )
-            results.append(rss_row(count, daphnes[1:]))
+                "Responder", count, urls, poster.post, cookie=cookie, flood=poster.post,
+                processes=args.client_processes,
+            )  # fmt: skip
+            results.append(rss_row(count, daphnes[len(api_ports) :]))
             publish = ReferencePublisher(reference_port)
             results += measure(
-                "reference", count, [f"ws://127.0.0.1:{reference_port}/"], publish.post
-            )
+                "reference", count, [f"ws://127.0.0.1:{reference_port}/"], publish.post,
+                processes=args.client_processes,
+            )  # fmt: skip
             publish.close()
     finally:
         for process in [*daphnes, reference]:
@@ -169,13 +185,15 @@ def wait_for_port(*ports: int) -> None:
 
 
 class Poster:
-    """Signed POSTs to the ingest endpoint, one connection per thread."""
+    """Signed POSTs to the ingest endpoints, one connection per thread, the threads
+    spread over the API processes in turn (as a proxy would)."""
 
-    def __init__(self, port: int, secret: str) -> None:
-        self.port, self.secret, self.local = port, secret, threading.local()
+    def __init__(self, ports: list[int], secret: str) -> None:
+        self.ports, self.secret, self.local = ports, secret, threading.local()
+        self.turn = itertools.count()
 
     def available(self) -> bool:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port)
+        connection = http.client.HTTPConnection("127.0.0.1", self.ports[0])
         connection.request("POST", f"/api/v1/access/{SLUG}/events", b"{}")
         return connection.getresponse().status != 404
 
@@ -195,7 +213,8 @@ class Poster:
             "X-Responder-Signature": f"t={stamp},v1={digest.hexdigest()}",
         }
         if not hasattr(self.local, "connection"):
-            self.local.connection = http.client.HTTPConnection("127.0.0.1", self.port)
+            port = self.ports[next(self.turn) % len(self.ports)]
+            self.local.connection = http.client.HTTPConnection("127.0.0.1", port)
         sent = time.time()
         self.local.connection.request("POST", f"/api/v1/access/{SLUG}/events", body, headers)
         response = self.local.connection.getresponse()
@@ -249,8 +268,10 @@ class ReferencePublisher:
 # --- One server, one client count ------------------------------------------------------
 
 
-def measure(server: str, count: int, urls: list[str], post, *, cookie="", flood=None) -> list:
-    clients = start_clients(count, urls, cookie)
+def measure(
+    server: str, count: int, urls: list[str], post, *, cookie="", flood=None, processes=0
+) -> list:
+    clients = start_clients(count, urls, cookie, processes or -(-count // 500))
     post()  # warm-up, not counted: first imports, first database connections
     time.sleep(1)
     phases = {"single alarm": [], "burst 10/s": []}
@@ -290,8 +311,9 @@ def flood_posts(post) -> list:
     return sent
 
 
-def start_clients(count: int, urls: list[str], cookie: str) -> list[subprocess.Popen]:
-    processes = max(1, min(4, count // 250))
+def start_clients(
+    count: int, urls: list[str], cookie: str, processes: int
+) -> list[subprocess.Popen]:
     clients = []
     for index in range(processes):
         share = count // processes + (1 if index < count % processes else 0)
@@ -352,7 +374,11 @@ def rss_row(count: int, processes: list[subprocess.Popen]) -> dict:
 
 
 def report(results: list[dict], args: argparse.Namespace) -> None:
-    print(f"\nsocket daphne processes: {args.socket_processes}\n")
+    print(
+        f"\nAPI daphne processes: {args.api_processes}, socket daphne processes: "
+        f"{args.socket_processes}, database pool: {os.environ['DB_POOL_SIZE']}, "
+        f"load average: {os.getloadavg()[0]:.1f}\n"
+    )
     print(
         "| server | clients | phase | events | p50 ms | p95 ms | p99 ms | max ms | lost | doubled |"
     )

@@ -2,63 +2,162 @@
 
 Prints "ready" once every client is connected (and, with --resume, live), then reads
 "stop LAST_SEQ" from stdin and prints {"received": [[seq, unix time], ...] per client} as JSON.
+
+The client is a bare asyncio Protocol, not the `websockets` client: on 2 cores a client
+costing ~50 µs a frame (a coroutine wake-up per message) measured itself more than the
+server (shared/notes and docs/BENCHMARKS.md). It still does a client's whole job: the
+RFC 6455 handshake (Sec-WebSocket-Accept checked), every frame's header parsed, every
+text frame's JSON decoded, pings answered with masked pongs. The receipt time is taken
+once per read from the socket, before any parsing, so parsing cost counts as latency
+only for frames behind it in the same read, as in a real client.
 """
+
+from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import json
+import os
+import struct
 import sys
 import time
+from urllib.parse import urlparse
 
-import websockets
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-async def client(url: str, headers: dict, resume: bool, log: list, ready: asyncio.Event) -> None:
-    async with websockets.connect(
-        url, additional_headers=headers, max_queue=None, ping_interval=None, open_timeout=60
-    ) as ws:
-        if resume:
-            await ws.send(json.dumps({"type": "resume", "after": 0}))
-        else:
-            ready.set()
-        async for text in ws:
-            now = time.time()
-            frame = json.loads(text)
-            kind = frame.get("type")
-            if kind == "event":
-                log.append((frame["seq"], now))
-            elif kind == "live":
-                ready.set()
+class Client(asyncio.Protocol):
+    def __init__(self, request: bytes, accept: bytes, resume: bool) -> None:
+        self.request, self.accept, self.resume = request, accept, resume
+        self.log: list[tuple[int, float]] = []
+        self.ready = asyncio.Event()
+        self.closed = asyncio.get_running_loop().create_future()
+        self.buffer = b""
+        self.upgraded = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(exc)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self.buffer + data if self.buffer else data
+        if not self.upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            head = buffer[:end].decode("latin-1").split("\r\n")
+            headers = {
+                k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head[1:])
+            }
+            if (
+                " 101 " not in head[0] + " "
+                or headers.get("sec-websocket-accept") != self.accept.decode()
+            ):
+                raise SystemExit(f"Handshake refused: {head[0]}")
+            self.upgraded = True
+            buffer = buffer[end + 4 :]
+            if self.resume:
+                self.send(0x1, json.dumps({"type": "resume", "after": 0}).encode())
+            else:
+                self.ready.set()
+        self.buffer = self.frames(buffer, now)
+
+    def frames(self, buffer: bytes, now: float) -> bytes:
+        position, size = 0, len(buffer)
+        while size - position >= 2:
+            first, second = buffer[position], buffer[position + 1]
+            length, start = second & 0x7F, position + 2
+            if length == 126:
+                if size - start < 2:
+                    break
+                (length,) = struct.unpack_from("!H", buffer, start)
+                start += 2
+            elif length == 127:
+                if size - start < 8:
+                    break
+                (length,) = struct.unpack_from("!Q", buffer, start)
+                start += 8
+            if second & 0x80 or not first & 0x80:
+                raise SystemExit("Masked or fragmented frame from the server")
+            end = start + length
+            if end > size:
+                break
+            opcode = first & 0x0F
+            if opcode == 0x1:
+                frame = json.loads(buffer[start:end])
+                kind = frame["type"]
+                if kind == "event":
+                    self.log.append((frame["seq"], now))
+                elif kind == "live":
+                    self.ready.set()
+            elif opcode == 0x9:
+                self.send(0xA, buffer[start:end])
+            elif opcode == 0x8:
+                self.transport.close()
+            position = end
+        return buffer[position:]
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        # Client frames are masked (RFC 6455 5.3); payloads here are short.
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+
+async def connect(url: str, origin: str, cookie: str, resume: bool) -> Client:
+    parts = urlparse(url)
+    key = base64.b64encode(os.urandom(16))
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    lines = [
+        f"GET {parts.path or '/'} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key.decode()}",
+        "Sec-WebSocket-Version: 13",
+        f"Origin: {origin}",
+    ]
+    if cookie:
+        lines.append(f"Cookie: {cookie}")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    loop = asyncio.get_running_loop()
+    _, client = await loop.create_connection(
+        lambda: Client(request, accept, resume), parts.hostname, parts.port
+    )
+    return client
 
 
 async def main(args: argparse.Namespace) -> None:
-    headers = {"Origin": args.origin}
-    if args.cookie:
-        headers["Cookie"] = args.cookie
-    logs = [[] for _ in range(args.count)]
-    readies = [asyncio.Event() for _ in range(args.count)]
-    tasks = []
+    clients = []
     for index in range(args.count):
         url = args.urls[index % len(args.urls)]
-        tasks.append(
-            asyncio.create_task(client(url, headers, args.resume, logs[index], readies[index]))
-        )
+        clients.append(await connect(url, args.origin, args.cookie, args.resume))
         if index % 50 == 49:
             await asyncio.sleep(0.05)  # don't overrun the listen backlog
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
+    await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients)), 120)
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
     # "stop LAST_SEQ": wait (bounded) until every client has LAST_SEQ, so a backlog still
     # draining counts as latency, not as loss.
     last = int((await loop.run_in_executor(None, sys.stdin.readline)).split()[1])
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and any(not log or log[-1][0] < last for log in logs):
+    while time.monotonic() < deadline and any(
+        not c.closed.done() and (not c.log or c.log[-1][0] < last) for c in clients
+    ):
         await asyncio.sleep(0.2)
-    dead = sum(task.done() for task in tasks)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    print(json.dumps({"received": logs, "dead": dead}), flush=True)
+    dead = sum(c.closed.done() for c in clients)
+    for c in clients:
+        c.transport.close()
+    print(json.dumps({"received": [c.log for c in clients], "dead": dead}), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accesslog.models import EventAck, EventType, Severity
+from accesslog.rendering import event_payloads
 from cameras.models import Camera
 from responder.access import forget_grants
 from responder.capabilities import Capability
@@ -211,6 +212,19 @@ def test_a_duress_alarm_opens_an_incident_by_rule_and_the_next_alarm_joins_it(sc
     assert incident_for_alarm(event=ignored) is None
     assert incident.timeline.filter(kind="event").count() == 2
     assert school["campus"].incidents.count() == 1
+
+
+def test_an_alarm_that_joins_an_open_incident_names_it_to_clients(school):
+    IncidentRule.objects.create(name="Forced", event_types=["door_forced"])
+    door = DoorFactory(building=BuildingFactory(campus=school["campus"]))
+    first, joined = (store_event(door, type=EventType.DOOR_FORCED) for _ in range(2))
+    incident = incident_for_alarm(event=first)
+    incident_for_alarm(event=joined)
+    unrelated = store_event(door, type=EventType.ACCESS_GRANTED, severity=Severity.INFO)
+
+    payloads = event_payloads([first, joined, unrelated])
+
+    assert [p["incident"] for p in payloads] == [incident.id, incident.id, None]
 
 
 def test_a_disabled_rule_opens_nothing(school):
