@@ -20,8 +20,12 @@ def camera_health_record(
     stream: StreamKind,
     info: media.StreamInfo | None = None,
     reason: str = "",
+    detail: str = "",
 ) -> CameraHealth:
-    """Record a probe: online with the stream's figures, or offline with the reason."""
+    """Record a probe: online with the stream's figures, or offline with the reason.
+
+    Health keeps FFmpeg's detail for IT; the offline event carries the plain reason only.
+    """
     now = timezone.now()
     with transaction.atomic():
         health, _ = CameraHealth.objects.select_for_update().get_or_create(
@@ -30,7 +34,8 @@ def camera_health_record(
         was = health.status
         health.checked_at = now
         if info is None:
-            health.status, health.reason = HealthStatus.OFFLINE, reason[:300]
+            full = f"{reason} ({detail})" if detail else reason
+            health.status, health.reason = HealthStatus.OFFLINE, full[:300]
         else:
             health.status, health.reason, health.last_frame_at = HealthStatus.ONLINE, "", now
             health.codec, health.width, health.height = info.codec, info.width, info.height
@@ -45,8 +50,12 @@ def camera_health_record(
     return health
 
 
-def camera_health_failed(*, camera: Camera, stream: StreamKind, reason: str) -> CameraHealth:
-    return camera_health_record(camera=camera, stream=stream, reason=reason)
+def camera_health_failed(
+    *, camera: Camera, stream: StreamKind, error: media.SourceError
+) -> CameraHealth:
+    return camera_health_record(
+        camera=camera, stream=stream, reason=error.reason, detail=error.detail
+    )
 
 
 def camera_probe(*, camera: Camera, timeout: float) -> list[CameraHealth]:
@@ -60,7 +69,7 @@ def camera_probe(*, camera: Camera, timeout: float) -> list[CameraHealth]:
                 media.url_with_credentials(url, camera.username, camera.password), timeout=timeout
             )
         except media.SourceError as error:
-            results.append(camera_health_record(camera=camera, stream=kind, reason=error.reason))
+            results.append(camera_health_failed(camera=camera, stream=kind, error=error))
         else:
             results.append(camera_health_record(camera=camera, stream=kind, info=info))
     return results

@@ -8,22 +8,29 @@ it failed). A worker that dies stops renewing its lock; the next request starts 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import uuid
+from functools import cache
 from pathlib import Path
 
+import redis
 from django.conf import settings
+from kombu.exceptions import OperationalError
 
 from cameras import media
 from cameras.health import camera_health_failed
 from cameras.models import Camera, CameraHealth, HealthStatus, StreamKind
 from cameras.redis import redis_client
 
+logger = logging.getLogger(__name__)
+
 ACTIVE = "live:active"  # sorted set of running sessions, scored by lock expiry
 LOCK_SECONDS = 10
 RECONNECTS = 3  # after 1, 2 and 4 s
 FAILURE_SECONDS = 5
+WARM_CAMERAS = 2  # an alarm warms its nearest cameras only: the rest stay for viewers
 # Renew the lock only if we still own it: a paused worker must not steal it back.
 RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -68,7 +75,8 @@ def live_touch(*, camera_id: int, profile: str) -> None:
     r.set(_key(camera_id, profile, "lease"), "1", ex=settings.LIVE_IDLE_SECONDS)
     failed = r.get(_key(camera_id, profile, "failed"))
     if failed:  # a short pause before trying a failing camera again
-        raise LiveUnavailable(f"The camera is unreachable: {failed}", FAILURE_SECONDS)
+        # The plain reason only: FFmpeg's detail names the stream URL (camera health has it).
+        raise LiveUnavailable(f"The camera is unreachable. {failed}", FAILURE_SECONDS)
     if r.exists(_key(camera_id, profile, "lock")):
         return
     if sessions_running() >= settings.LIVE_MAX_SESSIONS:
@@ -159,7 +167,7 @@ def live_run(*, camera_id: int, profile: str) -> str:
                 )
                 return "the last viewer left"
             except media.SourceError as error:
-                reason, streamed = error.reason, streamed or error.streamed
+                failure, streamed = error, streamed or error.streamed
             # A camera that never sent a segment fails fast: a viewer is waiting for the 503.
             # One that was streaming gets reconnects with backoff while anyone watches.
             if not streamed or attempt == RECONNECTS:
@@ -168,9 +176,9 @@ def live_run(*, camera_id: int, profile: str) -> str:
                 return "the last viewer left during a reconnect"
             media.playlist_reopen(directory)
         # Health first: a viewer told "unreachable" may look at the camera's health at once.
-        camera_health_failed(camera=camera, stream=kind, reason=reason)
-        r.set(_key(camera_id, profile, "failed"), reason, ex=FAILURE_SECONDS)
-        return reason
+        camera_health_failed(camera=camera, stream=kind, error=failure)
+        r.set(_key(camera_id, profile, "failed"), failure.reason, ex=FAILURE_SECONDS)
+        return failure.full
     finally:
         r.eval(FORGET, 1, _key(camera_id, profile, "state"), owner)
         r.delete(_key(camera_id, profile, "queued"))
@@ -215,7 +223,43 @@ def live_warm(*, camera_ids: list[int], profile: str = "low") -> None:
         try:
             live_touch(camera_id=camera_id, profile=profile)
         except LiveUnavailable:
-            return  # workers full: viewers still get their 503 with Retry-After
+            # Workers full, or this camera failing: viewers get their 503 with Retry-After,
+            # and the next camera may still be warmed.
+            continue
+
+
+def live_warm_door(*, door_id: int) -> list[int]:
+    """Warm the low sessions of a door's nearest enabled cameras (DoorCamera rank order)."""
+    from accesslog.models import DoorCamera
+
+    nearest = DoorCamera.objects.filter(door_id=door_id, camera__enabled=True).order_by(
+        "rank", "camera_id"
+    )
+    camera_ids = list(nearest.values_list("camera_id", flat=True)[:WARM_CAMERAS])
+    live_warm(camera_ids=camera_ids)
+    return camera_ids
+
+
+def live_warm_queue(*, door_id: int) -> None:
+    """After an alarm's commit, in the ingest's thread: one quick publish, never a failure.
+
+    A video worker reads the door's cameras; the ingest only hands it the door.
+    """
+    from cameras.tasks import live_warm_up
+
+    try:
+        if not _broker(settings.CELERY_BROKER_URL).ping():
+            raise OSError("no answer")
+        # Not retried, and dropped if stale: a warm-up nobody ran in time is worthless.
+        live_warm_up.apply_async((door_id,), retry=False, expires=settings.LIVE_IDLE_SECONDS)
+    except (redis.RedisError, OperationalError, OSError) as error:
+        logger.warning("Cameras of door %s not warmed: broker unreachable (%s)", door_id, error)
+
+
+@cache
+def _broker(url: str) -> redis.Redis:
+    # Celery spends seconds failing to reach a down broker; the alarm's webhook cannot wait.
+    return redis.Redis.from_url(url, socket_timeout=0.3, socket_connect_timeout=0.3)
 
 
 def live_sweep() -> int:

@@ -82,7 +82,8 @@ class SnapshotView(APIView):
         try:
             image = camera_snapshot(camera=camera)
         except media.SourceError as error:
-            return _unavailable(LiveUnavailable(f"The camera is unreachable: {error.reason}", 10))
+            # The plain reason only: FFmpeg's detail names the stream URL (camera health has it).
+            return _unavailable(LiveUnavailable(f"The camera is unreachable. {error.reason}", 10))
         audit_record(action="video.snapshot", request=request, obj=camera)
         response = HttpResponse(image, content_type="image/jpeg")
         response["Cache-Control"] = "private, max-age=5"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,12 +42,24 @@ PROFILE_NAMES = [*PROFILES, SOURCE]
 
 
 class SourceError(Exception):
-    """The camera cannot be read; `reason` is what viewers and camera health are told."""
+    """The camera cannot be read.
 
-    def __init__(self, reason: str) -> None:
+    `reason` is a plain sentence for viewers; `detail` is FFmpeg's own words for IT (camera
+    health), which name the stream URL: never shown to viewers, credentials removed.
+    """
+
+    def __init__(self, reason: str, detail: object = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.detail = CREDENTIALS.sub("", str(detail))
         self.streamed = False  # set by hls_write: whether a segment was out before it failed
+
+    @property
+    def full(self) -> str:
+        return f"{self.reason} ({self.detail})" if self.detail else self.reason
+
+
+CREDENTIALS = re.compile(r"(?<=://)[^/@\s'\"]*@")
 
 
 @dataclass(frozen=True)
@@ -109,7 +122,7 @@ def source_open(url: str, *, timeout: float) -> av.container.InputContainer:
     except av.InvalidDataError as error:
         raise SourceError("The camera sent data that is not video.") from error
     except (av.FFmpegError, OSError) as error:
-        raise SourceError(f"The camera did not answer: {error}") from error
+        raise SourceError("The camera did not answer.", error) from error
 
 
 def fit(width: int, height: int, box: Profile) -> tuple[int, int]:
@@ -149,7 +162,7 @@ def packets(
     except av.InvalidDataError as error:
         raise SourceError("The camera sent data that is not video.") from error
     except (av.FFmpegError, OSError) as error:
-        raise SourceError(f"The camera connection failed: {error}") from error
+        raise SourceError("The camera connection failed.", error) from error
 
 
 def hls_open(

@@ -1,9 +1,10 @@
-"""Simulated cameras over HTTP: H.264 in MPEG-TS and MJPEG, paced like a real camera.
+"""Simulated cameras over HTTP: H.264 in MPEG-TS and MJPEG, live like a real camera.
 
-Each distinct (size, fps, bitrate, GOP) is encoded once from lavfi's testsrc2 (moving
-content, a running clock burned in) into a loop kept in memory; every client gets that
-loop remuxed with continuous timestamps and paced to real time. 150 cameras cost a remux
-each, not an encode each.
+Each distinct stream (size, fps, bitrate, GOP) has one encoder, running while anyone
+watches: lavfi's testsrc2 (moving content) with the wall clock burned in (HH:MM:SS.t, so a
+viewer sees the glass-to-glass delay), encoded live and shared by every client. A new
+client starts at a keyframe forced for it, as an Axis camera answers a new viewer with an
+IDR, then follows live: 150 cameras showing one stream cost one encode, not 150.
 
   /<anything>/video.ts?size=1920x1080&fps=30&kbps=4500&gop=30   H.264 in MPEG-TS
   /<anything>/mjpeg?size=640x360&fps=5                          multipart JPEG
@@ -12,10 +13,9 @@ each, not an encode each.
 from __future__ import annotations
 
 import contextlib
-import io
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -25,31 +25,66 @@ from av.video.frame import PictureType
 
 BOUNDARY = "responderframe"
 
+# A 3×5 pixel font: no font file to ship or download.
+GLYPHS = {
+    "0": ("111", "101", "101", "101", "111"),
+    "1": ("010", "110", "010", "010", "111"),
+    "2": ("111", "001", "111", "100", "111"),
+    "3": ("111", "001", "111", "001", "111"),
+    "4": ("101", "101", "111", "001", "001"),
+    "5": ("111", "100", "111", "001", "111"),
+    "6": ("111", "100", "111", "101", "111"),
+    "7": ("111", "001", "001", "001", "001"),
+    "8": ("111", "101", "111", "101", "111"),
+    "9": ("111", "101", "111", "001", "111"),
+    ":": ("000", "010", "000", "010", "000"),
+    ".": ("000", "000", "000", "000", "010"),
+}
+ON, OFF, NEUTRAL = 235, 16, 128  # video-range white, black; grey chroma
 
-@dataclass(frozen=True)
-class Loop:
-    packets: list[tuple[bytes, int, bool]]  # payload, pts in 1/fps, keyframe
-    fps: int
-    extradata: bytes | None
-    width: int
-    height: int
+
+def clock_text(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 10) % 10}"
 
 
-def _frames(width: int, height: int, fps: int, seconds: int):
-    source = av.open(
-        f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", format="lavfi"
-    )
-    with source:
-        yield from source.decode(video=0)
+def clock_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """Where the clock goes: x, y, width, height (even numbers, for the chroma planes)."""
+    unit = max(2, height // 60) // 2 * 2
+    return unit, unit, (len(clock_text(0)) * 4 + 1) * unit, 7 * unit
 
 
-def h264_loop(*, width: int, height: int, fps: int, kbps: int, gop: int, seconds: int) -> Loop:
+def clock_draw(frame: av.VideoFrame, text: str) -> None:
+    """Burn `text` into the top left corner of a yuv420p frame, in place."""
+    x, y, box_w, box_h = clock_box(frame.width, frame.height)
+    unit = x
+    rows = []
+    for row in range(5):
+        units = [0] + [int(b) for c in text for b in GLYPHS[c][row] + "0"]
+        rows.append(b"".join(bytes([ON if u else OFF]) * unit for u in units))
+    blank = bytes([OFF]) * box_w
+    luma, (u_plane, v_plane) = frame.planes[0], frame.planes[1:]
+    pixels = memoryview(luma)
+    for line in range(box_h):
+        unit_row = line // unit - 1
+        data = rows[unit_row] if 0 <= unit_row < 5 else blank
+        start = (y + line) * luma.line_size + x
+        pixels[start : start + box_w] = data
+    grey = bytes([NEUTRAL]) * (box_w // 2)
+    for plane in (u_plane, v_plane):
+        chroma = memoryview(plane)
+        for line in range(box_h // 2):
+            start = (y // 2 + line) * plane.line_size + x // 2
+            chroma[start : start + box_w // 2] = grey
+
+
+def h264_encoder(*, width: int, height: int, fps: int, kbps: int, gop: int) -> av.CodecContext:
     encoder = av.CodecContext.create("libx264", "w")
     encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
     encoder.time_base, encoder.framerate = Fraction(1, fps), Fraction(fps)
     encoder.bit_rate = kbps * 1000
     encoder.options = {
         "preset": "veryfast",
+        "tune": "zerolatency",  # a camera sends each frame as it is taken
         "g": str(gop),
         "keyint_min": str(gop),
         "sc_threshold": "0",
@@ -59,79 +94,139 @@ def h264_loop(*, width: int, height: int, fps: int, kbps: int, gop: int, seconds
         "bufsize": str(kbps * 1000),
         # Parameter sets in-band before every keyframe, as cameras send them.
         "x264-params": "repeat-headers=1",
+        "forced-idr": "1",  # a keyframe forced for a new client is an IDR: it can start there
     }
-    packets = []
-    for index, frame in enumerate(_frames(width, height, fps, seconds)):
-        frame.pts, frame.time_base, frame.pict_type = index, encoder.time_base, PictureType.NONE
-        packets += [(bytes(p), p.pts, p.is_keyframe) for p in encoder.encode(frame)]
-    packets += [(bytes(p), p.pts, p.is_keyframe) for p in encoder.encode(None)]
-    return Loop(packets, fps, encoder.extradata, width, height)
+    return encoder
 
 
-def mjpeg_loop(*, width: int, height: int, fps: int, seconds: int) -> list[bytes]:
-    images = []
-    for frame in _frames(width, height, fps, seconds):
-        buffer = io.BytesIO()
-        frame.to_image().save(buffer, "JPEG", quality=70)
-        images.append(buffer.getvalue())
-    return images
+def mjpeg_encoder(*, width: int, height: int, fps: int) -> av.CodecContext:
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
+    encoder.time_base = Fraction(1, fps)
+    encoder.bit_rate = width * height * fps // 4  # about quality 70 of a JPEG library
+    return encoder
 
 
-class _Loops:
-    def __init__(self, seconds: int) -> None:
-        self.seconds, self.lock, self.cache = seconds, threading.Lock(), {}
+class Feed:
+    """One live encoder shared by its clients; it stops `linger` seconds after the last."""
 
-    def get(self, key: tuple, make):
-        with self.lock:  # one encode per distinct stream, however many clients ask at once
-            if key not in self.cache:
-                self.cache[key] = make()
-            return self.cache[key]
+    def __init__(self, make: Callable[[], av.CodecContext], *, linger: float) -> None:
+        self.make, self.linger = make, linger
+        self.cond = threading.Condition()
+        self.packets: list[tuple[bytes, int, bool]] = []  # payload, pts in 1/fps, keyframe
+        self.first = 0  # the absolute number of packets[0]
+        self.key = -1  # the absolute number of the newest keyframe
+        self.clients, self.running, self.left_at = 0, False, 0.0
+        self.idr_wanted = False
+
+    def _start(self) -> None:
+        # Under self.cond. Also from a waiting client: the encoder may have just lingered out.
+        if not self.running:
+            self.running = True
+            threading.Thread(target=self._run, daemon=True).start()
+
+    def follow(self) -> Iterator[tuple[bytes, int, bool]]:
+        """The packets from a keyframe made for this client on, live, while it reads."""
+        with self.cond:
+            self.clients += 1
+            self.idr_wanted = True
+            join = self.first + len(self.packets)  # the number of the next packet
+            self._start()
+        try:
+            at = None
+            while True:
+                with self.cond:
+                    while self.key < join or (
+                        at is not None and at >= self.first + len(self.packets)
+                    ):
+                        self._start()
+                        if not self.cond.wait(10):
+                            return  # the encoder died: the camera "hangs up"
+                    if at is None or at < self.first:  # new, or fell behind: the newest IDR
+                        at = self.key
+                    batch = self.packets[at - self.first :]
+                    at += len(batch)
+                yield from batch
+        finally:
+            with self.cond:
+                self.clients -= 1
+                self.left_at = time.monotonic()
+
+    def _run(self) -> None:
+        encoder = self.make()
+        fps = int(1 / encoder.time_base)
+        source = av.open(
+            f"testsrc2=size={encoder.width}x{encoder.height}:rate={fps}", format="lavfi"
+        )
+        started = time.monotonic()
+        try:
+            for index, frame in enumerate(source.decode(video=0)):
+                with self.cond:
+                    if not self.clients and time.monotonic() - self.left_at > self.linger:
+                        return
+                    idr, self.idr_wanted = self.idr_wanted, False
+                time.sleep(max(0.0, started + index / fps - time.monotonic()))
+                clock_draw(frame, clock_text(time.time()))
+                frame.pts, frame.time_base = index, encoder.time_base
+                frame.pict_type = PictureType.I if idr else PictureType.NONE
+                for packet in encoder.encode(frame):
+                    self._add(bytes(packet), packet.pts, packet.is_keyframe)
+        finally:
+            source.close()
+            with self.cond:
+                self.first += len(self.packets)
+                self.running, self.packets, self.key = False, [], -1
+                self.cond.notify_all()
+
+    def _add(self, payload: bytes, pts: int, key: bool) -> None:
+        with self.cond:
+            if key:
+                # Keep the previous GOP too: a client reading it is not cut short.
+                drop = max(0, self.key - self.first)
+                self.packets, self.first = self.packets[drop:], self.first + drop
+                self.key = self.first + len(self.packets)
+            self.packets.append((payload, pts, key))
+            self.cond.notify_all()
 
 
-def _send_ts(wfile, loop: Loop) -> None:
-    # The loop's pts restart at 0; the per-client muxer keeps them rising across laps.
+class _Feeds:
+    def __init__(self, linger: float) -> None:
+        self.linger, self.lock, self.feeds = linger, threading.Lock(), {}
+
+    def get(self, key: tuple, make: Callable[[], av.CodecContext]) -> Feed:
+        with self.lock:
+            if key not in self.feeds:
+                self.feeds[key] = Feed(make, linger=self.linger)
+            return self.feeds[key]
+
+
+def _send_ts(wfile, feed: Feed, *, width: int, height: int, fps: int) -> None:
     output = av.open(wfile, "w", format="mpegts")
-    stream = output.add_stream("h264", rate=loop.fps)
-    stream.width, stream.height = loop.width, loop.height
+    stream = output.add_stream("h264", rate=fps)
+    stream.width, stream.height = width, height
     stream.time_base = Fraction(1, 90000)
-    if loop.extradata:
-        stream.codec_context.extradata = loop.extradata
-    started, offset = time.monotonic(), 0
-    length = len(loop.packets)
     try:
-        while True:
-            for payload, pts, key in loop.packets:
-                at = (offset + pts) / loop.fps
-                time.sleep(max(0.0, started + at - time.monotonic()))
-                packet = av.Packet(payload)
-                packet.pts = packet.dts = offset + pts
-                packet.time_base, packet.stream, packet.is_keyframe = (
-                    Fraction(1, loop.fps),
-                    stream,
-                    key,
-                )
-                output.mux(packet)
-            offset += length
+        for payload, pts, key in feed.follow():
+            packet = av.Packet(payload)
+            packet.pts = packet.dts = pts
+            packet.time_base, packet.stream, packet.is_keyframe = Fraction(1, fps), stream, key
+            output.mux(packet)
     finally:
         with contextlib.suppress(Exception):  # the client has gone; nothing to flush to
             output.close()
 
 
-def _send_mjpeg(wfile, images: list[bytes], fps: int) -> None:
-    started, index = time.monotonic(), 0
-    while True:
-        image = images[index % len(images)]
-        time.sleep(max(0.0, started + index / fps - time.monotonic()))
+def _send_mjpeg(wfile, feed: Feed) -> None:
+    for image, _, _ in feed.follow():
         head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(image)}\r\n\r\n"
         wfile.write(head.encode() + image + b"\r\n")
-        index += 1
 
 
 def _int(query: dict, name: str, default: int) -> int:
     return int(query.get(name, [default])[0])
 
 
-def handler_for(loops: _Loops) -> type[BaseHTTPRequestHandler]:
+def handler_for(feeds: _Feeds) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"
 
@@ -147,29 +242,22 @@ def handler_for(loops: _Loops) -> type[BaseHTTPRequestHandler]:
                 if url.path.endswith("/video.ts"):
                     fps, kbps = _int(query, "fps", 30), _int(query, "kbps", 4500)
                     gop = _int(query, "gop", fps)
-                    loop = loops.get(
+                    feed = feeds.get(
                         ("ts", width, height, fps, kbps, gop),
-                        lambda: h264_loop(
-                            width=width,
-                            height=height,
-                            fps=fps,
-                            kbps=kbps,
-                            gop=gop,
-                            seconds=loops.seconds,
+                        lambda: h264_encoder(
+                            width=width, height=height, fps=fps, kbps=kbps, gop=gop
                         ),
                     )
                     self._head("video/mp2t")
-                    _send_ts(self.wfile, loop)
+                    _send_ts(self.wfile, feed, width=width, height=height, fps=fps)
                 elif url.path.endswith("/mjpeg"):
                     fps = _int(query, "fps", 5)
-                    images = loops.get(
+                    feed = feeds.get(
                         ("mjpeg", width, height, fps),
-                        lambda: mjpeg_loop(
-                            width=width, height=height, fps=fps, seconds=loops.seconds
-                        ),
+                        lambda: mjpeg_encoder(width=width, height=height, fps=fps),
                     )
                     self._head(f"multipart/x-mixed-replace;boundary={BOUNDARY}")
-                    _send_mjpeg(self.wfile, images, fps)
+                    _send_mjpeg(self.wfile, feed)
                 else:
                     self.send_error(404)
             except (BrokenPipeError, ConnectionResetError, OSError):
@@ -184,8 +272,11 @@ def handler_for(loops: _Loops) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def simulator_server(host: str, port: int, *, seconds: int = 10) -> ThreadingHTTPServer:
-    """A server ready for serve_forever(); port 0 picks a free one (server.server_port)."""
-    server = ThreadingHTTPServer((host, port), handler_for(_Loops(seconds)))
+def simulator_server(host: str, port: int, *, seconds: float = 10) -> ThreadingHTTPServer:
+    """A server ready for serve_forever(); port 0 picks a free one (server.server_port).
+
+    A stream's encoder runs on `seconds` after its last client, ready for the next one.
+    """
+    server = ThreadingHTTPServer((host, port), handler_for(_Feeds(seconds)))
     server.daemon_threads = True
     return server

@@ -2,7 +2,7 @@ from celery import shared_task
 from django.conf import settings
 
 from cameras.health import camera_probe
-from cameras.live import live_run, live_sweep
+from cameras.live import live_run, live_sweep, live_warm_door
 from cameras.models import Camera
 
 
@@ -10,6 +10,11 @@ from cameras.models import Camera
 @shared_task(acks_late=False, ignore_result=True)
 def live_session(camera_id: int, profile: str) -> str:
     return live_run(camera_id=camera_id, profile=profile)
+
+
+@shared_task(ignore_result=True)
+def live_warm_up(door_id: int) -> list[int]:
+    return live_warm_door(door_id=door_id)
 
 
 @shared_task(ignore_result=True)

@@ -2,7 +2,10 @@
 
     .venv/bin/python -m bench.transcode [--seconds 10] [--pairs 3] [--sessions 4 5 6 7]
                                         [--remux 40]
-                                        [--only cpu,profiles,startup,realtime,remux,threads]
+                                        [--only cpu,profiles,startup,http,realtime,remux,threads]
+
+The http phase needs DATABASE_URL (a database of its own: it migrates and empties it, then adds a
+user and cameras) and REDIS_URL, and imports tests.factories (dev dependencies).
 
 Needs Debian's ffmpeg for the reference (`apt-get install -y ffmpeg`). Every phase is
 bounded; each session is its own process, one thread each, as on a video worker.
@@ -11,16 +14,20 @@ bounded; each session is its own process, one thread each, as on a video worker.
 from __future__ import annotations
 
 import argparse
+import http.cookiejar
 import json
 import os
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 from fractions import Fraction
 from pathlib import Path
 
@@ -224,6 +231,122 @@ def phase_startup(work: Path, trials: int) -> dict:
         server.wait()
 
 
+def phase_http(work: Path, trials: int) -> dict:
+    """POST /live -> playlist -> first segment fetched, over real HTTP: daphne, a prefork
+    video worker and a simulated camera (1080p30, 1 s GOP, already streaming), each trial a
+    camera with no session yet. Uses DATABASE_URL (emptied here) and REDIS_URL."""
+    import django
+
+    django.setup()
+    from cameras.redis import redis_client
+    from tests.factories import PASSWORD, CameraFactory, GrantFactory, UserFactory
+    from tests.signin_helpers import code_for, usable_device
+
+    r = redis_client()
+
+    # Factories number their rows from 1 in each run: start from an empty database.
+    for command in (["migrate"], ["flush"]):
+        subprocess.run([PY, "manage.py", *command, "--noinput", "-v0"], cwd=ROOT, check=True)
+    env = {**os.environ, "LIVE_ROOT": str(fresh(work / "http_live")), "LIVE_IDLE_SECONDS": "5"}
+    port = _free_port()
+    servers = [
+        subprocess.Popen(
+            [PY, "manage.py", "simulate_cameras", "--port", "0", "--seconds", "60"],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        ),
+        subprocess.Popen(
+            [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "responder.asgi:application"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [PY, "-m", "celery", "-A", "responder", "worker", "-Q", "video", "--pool", "prefork",
+             "--concurrency", "2", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ),
+    ]  # fmt: skip
+    try:
+        base = servers[0].stdout.readline().split(" on ")[1].strip()
+        stream = f"{base}cam/video.ts?size=1920x1080&fps=30&kbps=4500&gop=30"
+        camera = av.open(stream, timeout=(30, 30))  # keeps the camera's encoder running
+        next(camera.demux(video=0))
+        site = f"http://127.0.0.1:{port}"
+        _http_wait(site)
+        user = UserFactory()
+        GrantFactory(user=user, capabilities=["live"])
+        cookies = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
+        signed_in = _json_post(
+            opener,
+            f"{site}/api/v1/auth/login",
+            {
+                "username": user.username,
+                "password": PASSWORD,
+                "otp": code_for(usable_device(user)),
+            },
+        )
+        headers = {"X-CSRFToken": signed_in["csrf_token"], "Referer": site}
+        posts, totals = [], []
+        for trial in range(trials + 1):  # the first starts the worker's processes: not counted
+            time.sleep(0.37 * (trial + 1))
+            target = CameraFactory(main_stream_url=f"{base}t{trial}/video.ts?size=1920x1080"
+                                   "&fps=30&kbps=4500&gop=30")  # fmt: skip
+            started = time.monotonic()
+            body = _json_post(
+                opener, f"{site}/api/v1/cameras/{target.pk}/live", {"profile": "medium"}, headers
+            )
+            answered = time.monotonic()
+            playlist_url = body["playlist"]
+            playlist = urllib.request.urlopen(playlist_url, timeout=30).read().decode()
+            segment = next(line for line in playlist.splitlines() if line and line[0] != "#")
+            data = urllib.request.urlopen(
+                urllib.parse.urljoin(playlist_url, segment), timeout=30
+            ).read()
+            assert data[:1] == b"G", "not an MPEG-TS segment"
+            if trial:
+                posts.append(round(answered - started, 2))
+                totals.append(round(time.monotonic() - started, 2))
+            # The viewer leaves; the next trial gets a free worker, as a lone alarm would.
+            r.delete(f"live:{target.pk}:medium:lease")
+            while r.exists(f"live:{target.pk}:medium:lock"):
+                time.sleep(0.05)
+        camera.close()
+        return {
+            "post_seconds": posts,
+            "to_first_segment_seconds": totals,
+            "median": statistics.median(totals),
+        }
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _http_wait(url: str) -> None:
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{url}/manifest.webmanifest", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("daphne did not start")
+
+
+def _json_post(opener, url: str, data: dict, headers: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        url,
+        json.dumps(data).encode(),
+        {"Content-Type": "application/json", **(headers or {})},
+    )
+    with opener.open(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
 def phase_realtime(source: Path, work: Path, counts: list[int], profile: str | None) -> dict:
     """N paced sessions at once: each must finish within its video's length + 1.5 s."""
 
@@ -313,7 +436,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--sessions", type=int, nargs="+", default=[4, 5, 6, 7])
     parser.add_argument("--remux", type=int, nargs="+", default=[40])
-    parser.add_argument("--only", default="cpu,profiles,startup,realtime,remux")
+    parser.add_argument("--only", default="cpu,profiles,startup,http,realtime,remux")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench_transcode"))
     args = parser.parse_args()
     if not shutil.which("ffmpeg"):
@@ -333,6 +456,9 @@ def main() -> None:
     if "startup" in phases:
         report["startup"] = phase_startup(work, trials=5)
         print("startup", report["startup"], flush=True)
+    if "http" in phases:
+        report["startup_http"] = phase_http(work, trials=5)
+        print("startup_http", report["startup_http"], flush=True)
     if "realtime" in phases:
         report["realtime_medium"] = phase_realtime(source, work, args.sessions, "medium")
     if "remux" in phases:

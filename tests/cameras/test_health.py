@@ -1,8 +1,13 @@
+import time
+
 import pytest
+from celery.beat import Scheduler
+from celery.contrib.testing.worker import start_worker
 
 from cameras.health import camera_went_offline
 from cameras.models import CameraHealth, HealthStatus
 from cameras.tasks import health_probe
+from responder.celery import app
 from tests.cameras.conftest import free_port
 from tests.factories import CameraFactory
 
@@ -63,3 +68,24 @@ def test_a_disabled_camera_is_not_probed():
     health_probe(camera.pk)
 
     assert not CameraHealth.objects.filter(camera=camera).exists()
+
+
+def test_the_beat_probes_every_enabled_camera_through_a_default_queue_worker(camera_server):
+    online = CameraFactory(main_stream_url=f"{camera_server}/b/video.ts?size=320x180&fps=10")
+    dead = CameraFactory(main_stream_url=f"http://127.0.0.1:{free_port()}/cam/video.ts")
+    switched_off = CameraFactory(enabled=False)
+    beat = Scheduler(app=app)
+    entry = beat.schedule["camera-health"]
+    assert entry.task == "cameras.tasks.health_probe_all"
+
+    # Only the default queue is served: the video workers' slots stay for live sessions.
+    with start_worker(app, pool="threads", queues=["default"], perform_ping_check=False):
+        beat.apply_async(entry)
+        for _ in range(150):
+            if CameraHealth.objects.filter(camera__in=[online, dead]).count() == 2:
+                break
+            time.sleep(0.1)
+
+    assert CameraHealth.objects.get(camera=online).status == HealthStatus.ONLINE
+    assert CameraHealth.objects.get(camera=dead).status == HealthStatus.OFFLINE
+    assert not CameraHealth.objects.filter(camera=switched_off).exists()

@@ -79,3 +79,37 @@ def test_a_camera_sending_garbage_ends_cleanly_with_the_reason(video_worker, vie
 
     with listener:
         assert_ends_cleanly(viewer_for(camera), camera, settings, "not video")
+
+
+def test_the_503_names_no_stream_url_and_health_keeps_the_detail_without_the_password(
+    video_worker, viewer_for
+):
+    port = free_port()
+    camera = CameraFactory(
+        main_stream_url=f"rtsp://127.0.0.1:{port}/axis-media/media.amp",
+        username="operator",
+        password="s3cret-pass",
+    )
+    client = viewer_for(camera)
+
+    response = client.post(
+        f"/api/v1/cameras/{camera.pk}/live", {"profile": "low"}, content_type="application/json"
+    )
+    again = client.post(
+        f"/api/v1/cameras/{camera.pk}/live", {"profile": "low"}, content_type="application/json"
+    )
+    snapshot = client.get(f"/api/v1/cameras/{camera.pk}/snapshot")
+
+    for answer in (response, again, snapshot):
+        assert answer.status_code == 503
+        text = answer.content.decode()
+        assert "The camera is unreachable" in text
+        for secret in ("rtsp", "127.0.0.1", str(port), "operator", "s3cret-pass", "axis-media"):
+            assert secret not in text
+    health = CameraHealth.objects.get(camera=camera, stream="main")
+    assert "did not answer" in health.reason
+    assert f"127.0.0.1:{port}/axis-media" in health.reason  # for IT
+    assert "s3cret-pass" not in health.reason
+    assert "operator" not in health.reason
+    audits = AuditEntry.objects.filter(action="video.live")
+    assert all("rtsp" not in str(entry.details) for entry in audits)

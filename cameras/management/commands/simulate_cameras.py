@@ -12,7 +12,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8554)
-        parser.add_argument("--seconds", type=int, default=10, help="Length of each loop.")
+        parser.add_argument(
+            "--seconds",
+            type=int,
+            default=10,
+            help="How long an unwatched stream's encoder runs on.",
+        )
 
     def handle(self, *args, host: str, port: int, seconds: int, **options) -> None:
         server = simulator_server(host, port, seconds=seconds)
