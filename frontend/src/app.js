@@ -14,7 +14,12 @@ let pendingEvent = takeEventFromUrl();
 
 whenSessionLost((reason) => signedOut(reason));
 window.addEventListener("online", refresh);
-registerWorker({ isBusy: () => Boolean(shell && shell.busy()), onOpenEvent: openEvent, onControlled: prime });
+registerWorker({
+  isBusy: () => Boolean(shell && shell.busy()),
+  onOpenEvent: openEvent,
+  onOpenIncident: () => shell?.ctx.show("incidents"),
+  onControlled: prime,
+});
 keepAlive();
 boot();
 

@@ -1,7 +1,8 @@
 // The alarm feed: /ws/events, resumed from the last seq seen, each event shown once.
-// Server frames (responder/consumers.py): event, live, reset, ping; more may come (acks,
-// incidents, camera warnings) and unknown ones are ignored. REST (`events/?after=`) fills
-// in after a reset and stands in while the socket cannot connect.
+// Server frames (responder/consumers.py): event, live, reset, ping, ack (someone
+// acknowledged an event), incident (relayed to incidents.js), camera (a camera went offline
+// or came back); unknown ones are ignored. REST (`events/?after=`) fills in after a reset
+// and stands in while the socket cannot connect.
 import { api, ApiError } from "./api.js";
 import { ago, h, mount } from "./dom.js";
 
@@ -27,6 +28,7 @@ const BACKOFF = [1, 2, 4, 8, 15, 30]; // seconds, with jitter
 const SILENT_LIMIT = 50000; // the server pings every 20 s: this long without a frame is a dead link
 const POLL_EVERY = 10000;
 const BACKFILL = 500; // seqs looked back over on a device's first start
+const CAMERA_FINE = new Set(["online", "ok", "live", "recovered"]); // camera frames' "back" states
 const NO_RETRY = { 4403: "This address is not allowed to receive alarms.", 4404: "No alarms are in your scope." };
 
 export function startFeed(ctx, panel) {
@@ -50,11 +52,19 @@ class Feed {
     this.note = h("p.feed-note", { role: "status", hidden: true });
     this.list = h("ol.feed", { "aria-label": "Alarm feed" });
     this.empty = h("p.empty", {}, "No alarms yet. New ones appear here at once.");
-    mount(panel, h("header.feed-head", {}, h("h2", {}, "Alarms"), this.status), this.note, this.empty, this.list);
-    for (const record of [...this.events.values()].sort((a, b) => a.seq - b.seq)) this.render(record);
+    this.cameraNotes = new Map(); // camera id -> <li>, while the camera is offline
+    this.troubles = h("ul.camera-troubles", { "aria-label": "Cameras offline", hidden: true });
+    mount(panel, h("header.feed-head", {}, h("h2", {}, "Alarms"), this.status), this.note, this.troubles, this.empty, this.list);
+    for (const record of [...this.events.values()].sort((a, b) => a.seq - b.seq)) {
+      this.render(record);
+      this.doorChanged(record);
+    }
     this.refreshed();
     this.clock = setInterval(() => this.tick(), 30000);
     this.sound = new Alarm();
+    // A camera that plays in the live view is evidently back: its notice goes.
+    this.onPlaying = (event) => this.cameraFine(event.detail.id);
+    window.addEventListener("responder:camera-playing", this.onPlaying);
   }
 
   // --- The socket ------------------------------------------------------------------
@@ -98,6 +108,8 @@ class Feed {
         return this.acked(frame);
       case "incident":
         return window.dispatchEvent(new CustomEvent("responder:incident", { detail: frame }));
+      case "camera":
+        return this.camera(frame);
       default:
         // ping, and frames this version does not know yet
         if (frame.type && frame.type !== "ping") window.dispatchEvent(new CustomEvent(`responder:${frame.type}`, { detail: frame }));
@@ -115,8 +127,14 @@ class Feed {
     if (this.missed) {
       const n = this.missed.length;
       this.say(n ? `Back online: ${n} ${n === 1 ? "event" : "events"} came in while the link was down.` : "Back online: nothing was missed.");
-      for (const seq of this.missed) this.items.get(seq)?.classList.add("missed");
+      for (const seq of this.missed) {
+        const record = this.events.get(seq);
+        if (!record) continue; // trimmed meanwhile
+        record.missed = true;
+        this.fill(this.items.get(seq), record);
+      }
       this.missed = null;
+      this.persist();
     }
   }
 
@@ -179,7 +197,8 @@ class Feed {
     const poll = async () => {
       try {
         const before = this.seq;
-        await this.fetchAfter(this.seq, { fresh: true });
+        // A device with nothing seen yet takes the past quietly: no ringing for old alarms.
+        await this.fetchAfter(this.seq, { fresh: before > 0 });
         this.advance(this.seq);
         if (this.socket === null || !this.opened) this.state("polling", `No live link: checking every ${POLL_EVERY / 1000} s.`);
         if (this.seq > before) this.persist();
@@ -204,8 +223,7 @@ class Feed {
     this.events.set(record.seq, record);
     this.render(record);
     this.advance(record.seq);
-    const state = DOOR_STATES[record.type];
-    if (state && record.door && !record.acks.length) this.ctx.map?.setDoorState(record.door.id, state);
+    this.doorChanged(record);
     if (record.incident) window.dispatchEvent(new CustomEvent("responder:incident", { detail: { event: record } }));
     if (this.missed && this.catchingUp) this.missed.push(record.seq);
     if (fresh && record.severity === "alarm" && !record.acks.length) this.sound.ring();
@@ -225,6 +243,12 @@ class Feed {
     this.list.insertBefore(item, after || null);
   }
 
+  // The door's pin shows its newest unacknowledged forced or held alarm.
+  doorChanged(record) {
+    const state = DOOR_STATES[record.type];
+    if (state && record.door && !record.acks.length) this.ctx.map?.setDoorState(record.door.id, state);
+  }
+
   fill(item, record) {
     const severity = SEVERITIES[record.severity] || SEVERITIES.info;
     const door = record.door;
@@ -232,6 +256,7 @@ class Feed {
     const cameras = (record.cameras || []).map((id) => this.ctx.cameras(id)).filter(Boolean).slice(0, 3);
     const acked = record.acks.length > 0;
     item.classList.toggle("acked", acked);
+    item.classList.toggle("missed", Boolean(record.missed));
     mount(
       item,
       h(
@@ -240,6 +265,7 @@ class Feed {
         h("span.severity", {}, h("span.glyph", { "aria-hidden": "true" }, severity.glyph), severity.label),
         h("strong.kind", {}, KINDS[record.type] || record.type),
         h("time", { datetime: record.occurred_at, title: when.toLocaleString() }, `${clock(when)} · ${ago(record.occurred_at)}`),
+        record.missed ? h("span.missed-tag", {}, "Missed while offline") : null,
       ),
       h("p.where", {}, door ? door.name : "Unmapped door"),
       acked
@@ -279,17 +305,60 @@ class Feed {
     }
   }
 
-  // From our own POST or from the socket: {event: id, acks: [{user, name, at}]} or one {ack}.
+  // From our own POST ({event: id, acks}) or from the socket ({type: "ack", seq, event: id,
+  // acks: [{user, name, at}]}); an older server may send one {ack} instead of the list.
   acked(frame) {
-    const id = frame.event?.id ?? frame.event ?? frame.event_id;
-    const record = [...this.events.values()].find((r) => r.id === id);
+    const id = frame.event?.id ?? frame.event;
+    const bySeq = frame.seq != null ? this.events.get(frame.seq) : null;
+    const record = bySeq && bySeq.id === id ? bySeq : [...this.events.values()].find((r) => r.id === id);
     if (!record) return;
-    const acks = frame.acks || (frame.ack ? [...record.acks.filter((a) => a.user !== frame.ack.user), frame.ack] : record.acks);
-    record.acks = acks;
+    // Acknowledgements are never withdrawn: two lists crossing on the wire merge, so an
+    // older, shorter list arriving last takes nothing away.
+    const byUser = new Map(record.acks.map((ack) => [ack.user, ack]));
+    for (const ack of frame.acks || []) byUser.set(ack.user, ack);
+    record.acks = [...byUser.values()].sort((a, b) => a.at.localeCompare(b.at));
     const item = this.items.get(record.seq);
     if (item) this.fill(item, record);
     if (record.door && DOOR_STATES[record.type] && !this.doorAlarmed(record.door.id)) this.ctx.map?.setDoorState(record.door.id, "normal");
     this.refreshed();
+  }
+
+  // {type: "camera", severity, state, camera: {id, name, building, floor}, stream, reason, at}:
+  // a camera in trouble (offline) is listed above the feed. The server says when a camera
+  // goes, not when it comes back: the notice goes when a frame says so, when the camera
+  // plays in the live view (live.js says), or when the user dismisses it.
+  camera(frame) {
+    const camera = frame.camera || {};
+    if (camera.id == null) return;
+    const name = camera.name || this.ctx.cameras(camera.id)?.name || `Camera ${camera.id}`;
+    const old = this.cameraNotes.get(camera.id);
+    if (!CAMERA_FINE.has(frame.state)) {
+      const severity = SEVERITIES[frame.severity] || SEVERITIES.warning;
+      const at = frame.at ? new Date(frame.at) : new Date();
+      const line = h(
+        `li.camera-trouble.severity-${frame.severity || "warning"}`,
+        { "data-camera-id": camera.id },
+        h("span.glyph", { "aria-hidden": "true" }, severity.glyph),
+        h("strong", {}, `${name} is ${frame.state || "offline"}`),
+        frame.reason ? h("span.reason", {}, frame.reason) : null,
+        h("time", { datetime: at.toISOString() }, ` since ${clock(at)}`),
+        h("button.quiet.dismiss", { type: "button", "aria-label": `Dismiss: ${name} is offline`, onclick: () => this.cameraFine(camera.id) }, "Dismiss"),
+      );
+      if (old) old.replaceWith(line);
+      else this.troubles.append(line);
+      this.cameraNotes.set(camera.id, line);
+    } else if (old) {
+      this.cameraFine(camera.id);
+      this.say(`${name} is back online.`);
+    }
+    this.troubles.hidden = this.cameraNotes.size === 0;
+    window.dispatchEvent(new CustomEvent("responder:camera", { detail: frame }));
+  }
+
+  cameraFine(id) {
+    this.cameraNotes.get(id)?.remove();
+    this.cameraNotes.delete(id);
+    this.troubles.hidden = this.cameraNotes.size === 0;
   }
 
   doorAlarmed(doorId) {
@@ -363,6 +432,7 @@ class Feed {
     clearTimeout(this.retry);
     clearTimeout(this.silence);
     clearInterval(this.clock);
+    window.removeEventListener("responder:camera-playing", this.onPlaying);
     this.stopPolling();
     this.socket?.close(1000);
     // Signed out: a shared tablet keeps where to resume from, not what the events said.

@@ -50,7 +50,10 @@ export function incidentsPanel(ctx, panel) {
     try {
       const [open, held] = await Promise.all([api("incidents/"), api("emergency-grants")]);
       const details = await Promise.all(open.map((incident) => api(`incidents/${incident.id}/`)));
+      const typing = notesBeingWritten(list);
       mount(list, details.length ? details.map((incident) => card(ctx, incident, held, refresh)) : h("p.empty", {}, "No open incidents."));
+      typing.restore(list);
+      ctx.badge("incidents", details.length);
       mount(grants, held.length ? h("ul.plain", {}, held.map((grant) => grantLine(ctx, grant))) : h("p.empty", {}, "None in the last 30 days."));
       status.textContent = open.cachedAt ? `Offline: as of ${ago(open.cachedAt)}.` : "";
     } catch (error) {
@@ -61,6 +64,12 @@ export function incidentsPanel(ctx, panel) {
 
   const onIncident = () => refresh();
   window.addEventListener("responder:incident", onIncident);
+  // Opening the tab shows what is true now, not what was true at the last refresh.
+  const screen = panel.closest("section.screen") || panel;
+  const shown = new MutationObserver(() => {
+    if (!screen.hidden) refresh();
+  });
+  shown.observe(screen, { attributes: true, attributeFilter: ["hidden"] });
   const timer = setInterval(() => {
     if (!panel.closest("[hidden]") && document.visibilityState === "visible") refresh();
   }, REFRESH_EVERY);
@@ -69,6 +78,7 @@ export function incidentsPanel(ctx, panel) {
     refresh,
     stop() {
       clearInterval(timer);
+      shown.disconnect();
       window.removeEventListener("responder:incident", onIncident);
     },
   };
@@ -107,6 +117,32 @@ function card(ctx, incident, held, refresh) {
     h("ol.timeline", {}, incident.timeline.map((entry) => timelineEntry(ctx, entry))),
     noteForm(incident, refresh),
   );
+}
+
+// The list is drawn again on every change (a frame, a refresh): a note half written, and the
+// caret in it, must survive that.
+function notesBeingWritten(list) {
+  const drafts = new Map();
+  let focused = null;
+  for (const input of list.querySelectorAll("form.note input")) {
+    const id = input.closest("[data-incident-id]").dataset.incidentId;
+    if (input.value) drafts.set(id, input.value);
+    if (input === document.activeElement) focused = { id, start: input.selectionStart, end: input.selectionEnd };
+  }
+  return {
+    restore(into) {
+      for (const article of into.querySelectorAll("[data-incident-id]")) {
+        const input = article.querySelector("form.note input");
+        const id = article.dataset.incidentId;
+        if (!input) continue;
+        if (drafts.has(id)) input.value = drafts.get(id);
+        if (focused && focused.id === id) {
+          input.focus({ preventScroll: true });
+          input.setSelectionRange(focused.start, focused.end);
+        }
+      }
+    },
+  };
 }
 
 function incidentCameras(incident) {

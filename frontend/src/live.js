@@ -66,6 +66,20 @@ class LiveView {
     this.video.addEventListener("playing", () => this.show("live"));
     this.video.addEventListener("waiting", () => this.stateName === "live" && this.show("reconnecting"));
     this.ticker = setInterval(() => this.tick(), 1000);
+    // The server's camera health frames, relayed by the feed (feed.js).
+    this.onCamera = (event) => this.cameraFrame(event.detail);
+    window.addEventListener("responder:camera", this.onCamera);
+  }
+
+  cameraFrame(frame) {
+    if (this.closed || frame.camera?.id !== this.cameraId) return;
+    if (frame.state === "offline") {
+      // Video still playing from the buffer says more than the probe: only a stalled view changes.
+      if (this.stateName !== "live") this.show("offline", frame.reason || "");
+    } else if (this.stateName === "offline") {
+      this.attempt = 0; // back: try at once rather than at the end of the back-off
+      this.start();
+    }
   }
 
   async start() {
@@ -155,7 +169,11 @@ class LiveView {
 
   show(state, message = "") {
     this.stateName = state;
-    if (state === "live") this.attempt = 0;
+    if (state === "live") {
+      this.attempt = 0;
+      // The camera evidently works: the feed drops its "offline" notice (feed.js).
+      window.dispatchEvent(new CustomEvent("responder:camera-playing", { detail: { id: this.cameraId } }));
+    }
     this.state.dataset.state = state;
     this.state.textContent = STATES[state];
     this.detail.textContent = message;
@@ -188,6 +206,7 @@ class LiveView {
     this.closed = true;
     clearTimeout(this.retry);
     clearInterval(this.ticker);
+    window.removeEventListener("responder:camera", this.onCamera);
     this.stopPlayer();
   }
 }

@@ -117,11 +117,12 @@ export class CampusMap {
     const state = this.doorState.get(door.id) || "normal";
     const marker = L.marker(this.at(size, door.x, door.y), {
       icon: doorIcon(state),
-      title: `${door.name}${state === "normal" ? "" : ` (${state})`}`,
+      title: doorTitle(door.name, state),
       alt: `Door ${door.name}`,
     })
       .bindTooltip(door.name)
       .addTo(this.layer);
+    marker.doorName = door.name;
     this.markers.set(`door:${door.id}`, marker);
   }
 
@@ -138,7 +139,10 @@ export class CampusMap {
   setDoorState(doorId, state) {
     this.doorState.set(doorId, state);
     const marker = this.markers.get(`door:${doorId}`);
-    if (marker) marker.setIcon(doorIcon(state));
+    if (!marker) return;
+    marker.setIcon(doorIcon(state));
+    // The name a screen reader hears says the state too, not the colour alone.
+    marker.getElement()?.setAttribute("title", doorTitle(marker.doorName, state));
   }
 
   reveal({ kind, id }) {
@@ -169,6 +173,10 @@ export class CampusMap {
   at(size, x, y) {
     return [size.height - y, x]; // plans count y from the top, Leaflet from the bottom
   }
+}
+
+function doorTitle(name, state) {
+  return state === "normal" ? name : `${name} (${state})`;
 }
 
 function doorIcon(state) {

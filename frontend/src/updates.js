@@ -9,7 +9,7 @@ export const updateBanner = h("p.update-banner", { role: "status", hidden: true 
 
 // A waiting release takes over only when told: at a click on "Reload", or at a safe moment
 // (the app hidden and no video open), so a call in progress is never cut by a reload.
-export function registerWorker({ isBusy, onOpenEvent, onControlled }) {
+export function registerWorker({ isBusy, onOpenEvent, onOpenIncident, onControlled }) {
   if (!("serviceWorker" in navigator)) return;
   let applying = false;
   navigator.serviceWorker.addEventListener("controllerchange", () => {
@@ -18,6 +18,7 @@ export function registerWorker({ isBusy, onOpenEvent, onControlled }) {
   });
   navigator.serviceWorker.addEventListener("message", ({ data }) => {
     if (data && data.type === "open-event") onOpenEvent(data.id);
+    if (data && data.type === "open-incident") onOpenIncident(data.id);
   });
   navigator.serviceWorker.register("/sw.js", { scope: "/" }).then((registration) => {
     const offer = (worker) => {

@@ -1,0 +1,232 @@
+"""The alarm feed in a real browser: alarms arrive live, survive a cut link, are acknowledged."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import Page, Route, WebSocketRoute, expect
+
+from accesslog.models import EventAck
+from tests.browser.conftest import sign_in
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+BOTH = pytest.mark.parametrize("viewport", ["phone", "tablet"], indirect=True)
+
+
+class Link:
+    """The page's alarm socket, passed through to daphne until the test cuts it; cut, it
+    closes as a dropped link does and every reconnect is refused until `restore()`.
+
+    The events API (the feed's stand-in while the socket is down) is refused throughout, so
+    every event the page shows came over the socket. Route handlers run when Playwright
+    next dispatches, not when the page asks: a REST poll sent during the cut could
+    otherwise be answered after `restore()`.
+    """
+
+    def __init__(self, page: Page) -> None:
+        self.up = True
+        self.open: list[WebSocketRoute] = []
+        self.sent: list[dict] = []  # what the page said to the server, in order
+        self.refused = 0
+        page.route_web_socket("**/ws/events", self.connect)
+        page.route("**/api/v1/events/**", self.rest)
+
+    def connect(self, ws: WebSocketRoute) -> None:
+        if not self.up:
+            self.refused += 1
+            ws.close(code=1011, reason="no network")
+            return
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: self.forward(server, message))
+        self.open.append(ws)
+
+    def forward(self, server: WebSocketRoute, message: str | bytes) -> None:
+        self.sent.append(json.loads(message))
+        server.send(message)
+
+    def rest(self, route: Route) -> None:
+        route.abort("internetdisconnected")
+
+    def cut(self) -> None:
+        self.up = False
+        for ws in self.open:
+            ws.close(code=1011, reason="link lost")
+        self.open.clear()
+
+    def wait_for_refusal(self, page: Page) -> None:
+        """Until the page has tried to reconnect at least once and was refused."""
+        for _ in range(150):
+            if self.refused:
+                return
+            page.wait_for_timeout(100)  # Playwright's events (the routes) run meanwhile
+        raise AssertionError("the page never tried to reconnect")
+
+    def restore(self) -> None:
+        self.up = True
+
+
+def fits_the_screen(page: Page) -> bool:
+    """Nothing on the shown screen needs scrolling sideways (360 px phones included)."""
+    return page.locator("section.screen:not([hidden])").evaluate(
+        "(screen) => screen.scrollWidth <= screen.clientWidth"
+    )
+
+
+def nav(page: Page, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("button", name=name).click()
+
+
+def feed(page: Page):
+    return page.get_by_role("list", name="Alarm feed")
+
+
+def feed_state(page: Page):
+    return page.locator(".feed-status")
+
+
+def item(page: Page, alarm: dict):
+    return feed(page).locator(f"li[data-event-id='{alarm['id']}']")
+
+
+def open_floor(page: Page, campus: str, building: str) -> None:
+    nav(page, "Map")
+    page.get_by_role("button", name=campus).click()
+    page.get_by_role("button", name=building, exact=True).click()
+    expect(page.get_by_role("navigation", name="Where on the map")).to_contain_text(building)
+
+
+def shown_event_ids(page: Page) -> list[str]:
+    ids = "(items) => items.map((item) => item.dataset.eventId)"
+    return feed(page).locator("li.event").evaluate_all(ids)
+
+
+@BOTH
+def test_an_alarm_reaches_the_feed_and_the_door_pin_at_once(
+    page, district, officer, post_alarm, shots
+):
+    # Headless Chromium has no motor: the page's vibrations are counted instead.
+    page.add_init_script(
+        "window.buzzes = []; navigator.vibrate = (pattern) => window.buzzes.push(pattern) > 0;"
+    )
+    sign_in(page, officer)
+    open_floor(page, "North Campus", "Library")
+    front = page.locator(".door-pin[title^='Library Front Door']")
+    expect(front).to_have_class(re.compile(r"\bdoor-normal\b"))
+    expect(feed_state(page)).to_have_attribute("data-state", "live")
+
+    alarm = post_alarm(district["front_door"], "door_forced")
+
+    expect(front).to_have_class(re.compile(r"\bdoor-forced\b"))
+    expect(front).to_have_text("⚠")
+    expect(page.locator(".door-pin[title='Library Back Door']")).to_have_class(
+        re.compile(r"\bdoor-normal\b")
+    )
+    badge = page.locator("#badge-feed")
+    expect(badge).to_have_text("1")
+    page.wait_for_function("() => window.buzzes.length === 1")
+    shots("map-door-forced")
+
+    nav(page, "Alarms")
+    expect(item(page, alarm)).to_contain_text("Door forced")
+    expect(item(page, alarm)).to_contain_text("Library Front Door")
+    expect(item(page, alarm).locator(".severity")).to_have_text(re.compile("Alarm"))
+    expect(item(page, alarm)).to_have_class(re.compile(r"\bseverity-alarm\b"))
+    shots("feed-alarm")
+    assert fits_the_screen(page)
+
+    later = post_alarm(district["gym_exit"], "door_held")
+    expect(feed(page).locator("li.event").first).to_have_attribute(
+        "data-event-id", str(later["id"])
+    )
+    expect(item(page, later)).to_contain_text("Door held open")
+    assert shown_event_ids(page) == [str(later["id"]), str(alarm["id"])]
+    assert page.evaluate("window.buzzes.length") == 1  # a held door is a warning: no buzz
+
+
+@BOTH
+def test_after_a_cut_link_the_feed_resumes_and_shows_what_it_missed_once(
+    page, district, officer, post_alarm, shots
+):
+    link = Link(page)
+    sign_in(page, officer)
+    nav(page, "Alarms")
+    expect(feed_state(page)).to_have_attribute("data-state", "live")
+    before = post_alarm(district["front_door"], "door_forced")
+    expect(item(page, before)).to_be_visible()
+
+    link.cut()
+    expect(feed_state(page)).to_have_attribute("data-state", re.compile("reconnecting|polling"))
+    expect(feed_state(page)).to_have_text(re.compile("Link lost|No live link"))
+    missed = post_alarm(district["gym_exit"], "door_held")
+    shots("feed-link-lost")
+    link.wait_for_refusal(page)
+    link.restore()
+
+    expect(feed_state(page)).to_have_attribute("data-state", "live")
+    expect(item(page, missed)).to_contain_text("Door held open")
+    expect(item(page, missed)).to_contain_text("Missed while offline")
+    expect(item(page, before)).not_to_contain_text("Missed while offline")
+    expect(
+        page.get_by_role("region", name="Alarms").get_by_role("status").filter(has_text="Back")
+    ).to_have_text("Back online: 1 event came in while the link was down.")
+    resumes = [m for m in link.sent if m.get("type") == "resume"]
+    assert resumes and resumes[-1]["after"] == before["seq"]
+    shots("feed-resumed")
+    assert fits_the_screen(page)
+    item(page, missed).get_by_role("button", name="Show on map").click()
+    pin = page.locator(".door-pin.flash")
+    expect(pin).to_have_attribute("title", re.compile("^Gym Exit"))
+    expect(pin).to_have_class(re.compile(r"\bdoor-held\b"))
+    nav(page, "Alarms")
+
+    after = post_alarm(district["back_door"], "door_forced")
+    expect(item(page, after)).to_be_visible()
+    expect(item(page, after)).not_to_contain_text("Missed while offline")
+    assert shown_event_ids(page) == [str(after["id"]), str(missed["id"]), str(before["id"])]
+
+    page.reload()
+    nav(page, "Alarms")
+    expect(feed_state(page)).to_have_attribute("data-state", "live")
+    expect(feed(page).locator("li.event")).to_have_count(3)
+    assert shown_event_ids(page) == [str(after["id"]), str(missed["id"]), str(before["id"])]
+
+
+@BOTH
+def test_an_alarm_is_shown_on_the_map_acknowledged_and_its_camera_opened(
+    district, officer, signed_in, post_alarm, shots
+):
+    page = signed_in
+    expect(feed_state(page)).to_have_attribute("data-state", "live")
+    alarm = post_alarm(district["front_door"], "door_forced")
+    nav(page, "Alarms")
+    entry = item(page, alarm)
+    expect(entry.get_by_role("button", name="Acknowledge")).to_be_enabled()
+
+    entry.get_by_role("button", name="Show on map").click()
+    expect(page.get_by_role("navigation", name="Where on the map")).to_contain_text("Library")
+    pin = page.locator(".door-pin.flash")
+    expect(pin).to_have_count(1)
+    expect(pin).to_have_attribute("title", re.compile("^Library Front Door"))
+    expect(pin).to_have_class(re.compile(r"\bdoor-forced\b"))
+    shots("map-door-flashing")
+
+    nav(page, "Alarms")
+    entry.get_by_role("button", name="Acknowledge").click()
+    expect(entry.get_by_role("button", name="Acknowledged")).to_be_disabled()
+    expect(entry).to_contain_text("Acknowledged by Dana Reyes at")
+    expect(entry).to_have_class(re.compile(r"\backed\b"))
+    expect(page.locator("#badge-feed")).to_be_hidden()
+    assert EventAck.objects.filter(event_id=alarm["id"], user=officer).exists()
+    shots("feed-acknowledged")
+
+    entry.get_by_role("group", name="Nearest cameras").get_by_role(
+        "button", name="Camera Library Lobby"
+    ).click()
+    dialog = page.get_by_role("dialog", name="Live: Library Lobby")
+    expect(dialog.get_by_role("heading", name="Library Lobby")).to_be_visible()
+    expect(dialog.get_by_role("status")).to_have_text(re.compile("Starting|Live"))
+    expect(dialog.locator("video")).to_be_visible()
+    shots("live-from-alarm")

@@ -1,0 +1,190 @@
+"""Live video in a real browser: a simulated camera transcoded by the Celery worker, played by
+hls.js in Chromium, at the profile the user picks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Locator, Page, Route, expect
+
+from responder.models import AuditEntry
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+BOTH = pytest.mark.parametrize("viewport", ["phone", "tablet"], indirect=True)
+# The first segments of a transcode take a while on a busy machine.
+FIRST_SEGMENT = 45_000
+
+
+class HeldSessions:
+    """Holds the page's requests for a live session until `release()`, so a test sees the
+    state the view is in while the server starts the transcode."""
+
+    def __init__(self, page: Page) -> None:
+        self.held: list[Route] = []
+        self.profiles: list[str] = []
+        self.holding = True
+        page.route(re.compile(r"/api/v1/cameras/\d+/live$"), self.hold)
+
+    def hold(self, route: Route) -> None:
+        self.profiles.append(route.request.post_data_json["profile"])
+        if self.holding:
+            self.held.append(route)
+        else:
+            route.fallback()
+
+    def release(self) -> None:
+        self.holding = False
+        for route in self.held:
+            route.fallback()
+        self.held.clear()
+
+
+def wait_until(page: Page, ready) -> None:
+    """Until `ready()` holds; Playwright's events (route handlers) run meanwhile."""
+    for _ in range(150):
+        if ready():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("gave up waiting")
+
+
+def open_camera(page: Page, name: str) -> Locator:
+    page.get_by_label("Find a camera or door").fill(name)
+    page.get_by_role("button", name=f"Camera: {name}").click()
+    page.locator(f".camera-pin[title='{name}']").click()
+    dialog = page.get_by_role("dialog", name=f"Live: {name}")
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def video_time(dialog: Locator) -> float:
+    return dialog.locator("video").evaluate("(video) => video.currentTime")
+
+
+def playing_on(dialog: Locator) -> None:
+    """Live, and the picture moves: currentTime advances by more than a second."""
+    state = dialog.get_by_role("status")
+    expect(state).to_have_attribute("data-state", "live", timeout=FIRST_SEGMENT)
+    expect(state).to_have_text("Live")
+    start = video_time(dialog)
+    dialog.page.wait_for_function(
+        "(start) => document.querySelector('dialog video').currentTime > start + 1",
+        arg=start,
+        timeout=FIRST_SEGMENT,
+    )
+    assert video_time(dialog) > start + 1
+
+
+def quality(dialog: Locator, name: str) -> Locator:
+    return dialog.get_by_role("group", name="Quality").get_by_role("button", name=name)
+
+
+@BOTH
+def test_a_camera_opens_starts_and_plays_live(district, officer, signed_in, shots):
+    page = signed_in
+    sessions = HeldSessions(page)
+
+    dialog = open_camera(page, "Library Lobby")
+
+    state = dialog.get_by_role("status")
+    expect(state).to_have_attribute("data-state", "starting")
+    expect(state).to_have_text("Starting…")
+    for name in ("Low", "Medium", "High"):
+        expect(quality(dialog, name)).to_be_visible()
+    shots("live-starting")
+
+    sessions.release()
+    playing_on(dialog)
+    # Chromium plays these playlists through hls.js and Media Source, not natively.
+    assert dialog.locator("video").evaluate("(video) => video.src").startswith("blob:")
+    expect(dialog.locator(".behind")).to_have_text(re.compile(r"^\d+\.\d s behind live$"))
+    shots("live-playing")
+    # Everything fits the sheet: nothing to scroll sideways for at 360 px.
+    assert dialog.evaluate("(sheet) => sheet.scrollWidth <= sheet.clientWidth")
+    clipped = dialog.get_by_role("button").evaluate_all(
+        "(buttons) => buttons.filter((b) => b.scrollWidth > b.clientWidth).map((b) => b.textContent)"
+    )
+    assert clipped == []
+    pressed = dialog.get_by_role("group", name="Quality").locator("[aria-pressed=true]")
+    expect(pressed).to_have_count(1)
+    assert sessions.profiles == [pressed.inner_text().lower()]
+    assert AuditEntry.objects.filter(
+        action="video.live", user=officer, object_id=str(district["lobby"].pk)
+    ).exists()
+
+
+@BOTH
+def test_the_picked_profile_is_played_and_remembered(district, signed_in, shots):
+    page = signed_in
+    sessions = HeldSessions(page)
+    sessions.release()
+    dialog = open_camera(page, "Library Lobby")
+    playing_on(dialog)
+
+    with page.expect_request(re.compile(r"/live/high/index\.m3u8")):
+        quality(dialog, "High").click()
+
+    expect(quality(dialog, "High")).to_have_attribute("aria-pressed", "true")
+    for name in ("Low", "Medium"):
+        expect(quality(dialog, name)).to_have_attribute("aria-pressed", "false")
+    assert sessions.profiles[-1] == "high"
+    playing_on(dialog)
+    shots("live-high")
+
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_hidden()
+    dialog = open_camera(page, "Library Lobby")
+    expect(quality(dialog, "High")).to_have_attribute("aria-pressed", "true")
+    playing_on(dialog)
+    assert sessions.profiles[-1] == "high"
+
+
+def test_a_slow_link_starts_on_the_low_profile(district, signed_in):
+    page = signed_in
+    sessions = HeldSessions(page)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 400,
+            "downloadThroughput": 50_000,
+            "uploadThroughput": 20_000,
+            "connectionType": "cellular3g",
+        },
+    )
+
+    dialog = open_camera(page, "Library Lobby")
+
+    expect(quality(dialog, "Low")).to_have_attribute("aria-pressed", "true")
+    wait_until(page, lambda: sessions.profiles)
+    assert sessions.profiles == ["low"]
+    sessions.release()
+
+
+@BOTH
+def test_a_camera_that_does_not_answer_says_it_is_offline(district, signed_in, shots):
+    page = signed_in
+    # Camera notices go to sockets that are live (they are not replayed).
+    expect(page.locator(".feed-status")).to_have_attribute("data-state", "live")
+
+    dialog = open_camera(page, "Gym Court East")  # its stream URL is a closed port
+
+    state = dialog.get_by_role("status")
+    expect(state).to_have_attribute("data-state", "offline", timeout=30_000)
+    expect(state).to_have_text("Camera offline")
+    expect(dialog).not_to_contain_text("rtsp://")  # stream URLs may carry credentials
+    shots("live-offline")
+
+    # The worker recorded the failure: the alarm socket tells everyone who may watch it.
+    dialog.get_by_role("button", name="Close").click()
+    page.get_by_role("navigation", name="Main").get_by_role("button", name="Alarms").click()
+    notices = page.get_by_role("list", name="Cameras offline")
+    expect(notices).to_contain_text("Gym Court East is offline")
+    expect(notices).not_to_contain_text("rtsp://")  # stream URLs may carry credentials
+    shots("feed-camera-offline")
+    notices.get_by_role("button", name="Dismiss: Gym Court East is offline").click()
+    expect(notices).to_be_hidden()
