@@ -280,3 +280,15 @@ def simulator_server(host: str, port: int, *, seconds: float = 10) -> ThreadingH
     server = ThreadingHTTPServer((host, port), handler_for(_Feeds(seconds)))
     server.daemon_threads = True
     return server
+
+
+@contextlib.contextmanager
+def simulator_running(*, seconds: float = 2) -> Iterator[str]:
+    """A simulator on a free loopback port, served from a thread: its base URL."""
+    server = simulator_server("127.0.0.1", 0, seconds=seconds)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

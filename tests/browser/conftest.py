@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 from accesslog.models import Door
 from accesslog.signatures import HEADER, sign
 from cameras.redis import redis_client
-from cameras.simulate import simulator_server
+from cameras.simulate import simulator_running
 from responder.embedded_redis import free_port
 from tests.factories import (
     PASSWORD,
@@ -189,12 +188,8 @@ def live_url(stack_env, stack_dir, video_worker) -> Iterator[str]:
 @pytest.fixture(scope="package")
 def camera_url() -> Iterator[str]:
     """A simulated camera server (cameras/simulate.py); a camera's stream URL points here."""
-    server = simulator_server("127.0.0.1", 0, seconds=2)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with simulator_running() as url:
+        yield url
 
 
 def simulated_stream(camera_url: str, name: str) -> str:

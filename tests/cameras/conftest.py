@@ -3,7 +3,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -15,7 +14,7 @@ from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from cameras.redis import redis_client
-from cameras.simulate import simulator_server
+from cameras.simulate import simulator_running
 from responder.celery import app
 from responder.middleware import SIGNED_IN_AT
 from tests.factories import GrantFactory, TOTPDeviceFactory, UserFactory
@@ -59,12 +58,8 @@ def video_worker():
 
 @pytest.fixture(scope="module")
 def camera_server():
-    server = simulator_server("127.0.0.1", 0, seconds=2)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with simulator_running() as url:
+        yield url
 
 
 def verified_client(user) -> Client:
