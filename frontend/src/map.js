@@ -3,6 +3,7 @@ import L from "leaflet";
 import { h, mount } from "./dom.js";
 
 const CONE_REACH = 0.08; // of the plan's width
+const FLASH_MS = 6000; // styles.css: .flash runs six 1 s cycles
 
 export class CampusMap {
   constructor(container, { tree, onCamera, onPlace }) {
@@ -110,7 +111,7 @@ export class CampusMap {
       .bindTooltip(camera.name)
       .on("click", () => this.onCamera(camera))
       .addTo(this.layer);
-    this.markers.set(`camera:${camera.id}`, marker);
+    this.remember(`camera:${camera.id}`, marker);
   }
 
   drawDoor(door, size) {
@@ -123,7 +124,14 @@ export class CampusMap {
       .bindTooltip(door.name)
       .addTo(this.layer);
     marker.doorName = door.name;
-    this.markers.set(`door:${door.id}`, marker);
+    this.remember(`door:${door.id}`, marker);
+  }
+
+  // A pin asked for by "show on map" flashes for its whole animation, even when it is
+  // drawn again meanwhile (a new floor render, a door state change: Leaflet resets classes).
+  remember(key, marker) {
+    this.markers.set(key, marker);
+    if (this.flashing?.key === key && Date.now() < this.flashing.until) marker.getElement()?.classList.add("flash");
   }
 
   // Back where the app was before a reload (a new release, say).
@@ -143,6 +151,7 @@ export class CampusMap {
     marker.setIcon(doorIcon(state));
     // The name a screen reader hears says the state too, not the colour alone.
     marker.getElement()?.setAttribute("title", doorTitle(marker.doorName, state));
+    this.remember(`door:${doorId}`, marker);
   }
 
   reveal({ kind, id }) {
@@ -151,11 +160,11 @@ export class CampusMap {
         for (const floor of building.floors) {
           const items = kind === "door" ? floor.doors : floor.cameras;
           if (!(items || []).some((item) => item.id === id)) continue;
+          this.flashing = { key: `${kind}:${id}`, until: Date.now() + FLASH_MS };
           this.showBuilding(building, floor);
           const marker = this.markers.get(`${kind}:${id}`);
           if (marker) {
             this.map.setView(marker.getLatLng(), Math.max(this.map.getZoom(), 0));
-            marker.getElement()?.classList.add("flash");
             marker.openTooltip();
           }
           return true;
