@@ -18,27 +18,23 @@ above the 200 events/s asked for (see the report's figures). Events are never de
 
 from __future__ import annotations
 
-import functools
-import logging
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-import redis
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Q
-from kombu.exceptions import OperationalError
+from django.db.models import Max
 
 from accesslog.models import SEVERITY_OF, AccessSystem, Door, Event, EventAck, Severity
 from accesslog.rendering import ack_record
 from accesslog.serializers import EventIngestSerializer
 from responder import events
+from responder.celery import task_send_now
+from responder.incidents import incident_for_alarm, incident_rule_for
 from responder.models import IncidentRule
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-logger = logging.getLogger(__name__)
 
 # Any 64-bit constant, the same in every process: "the event seq allocator".
 SEQ_LOCK_KEY = 0x5245_5350_5345_51  # "RESPSEQ"
@@ -67,16 +63,14 @@ def event_ingest(*, system: AccessSystem, payload: Any) -> tuple[Event, bool]:
         .filter(system=system, external_id=data["door"])
         .first()
     )
-    may_open_incident = _rule_may_apply(door, data["type"])
+    rule = _incident_rule(door, data["type"])
     try:
         with transaction.atomic():
             _seq_lock()
             event = _event_create(system, door, data)
-            if may_open_incident:
-                from responder.incidents import incident_for_alarm
-
+            if rule is not None:
                 # Same transaction: an alarm and the incident it opens are stored together.
-                incident_for_alarm(event=event)
+                incident_for_alarm(event=event, rule=rule)
     except IntegrityError:
         # The unique constraint: a duplicate, stored before or committed while we waited
         # for the lock. The rollback kept nothing and gave the seq back.
@@ -84,7 +78,7 @@ def event_ingest(*, system: AccessSystem, payload: Any) -> tuple[Event, bool]:
         if existing is None:
             raise
         return existing, False
-    transaction.on_commit(lambda: event_announce(event, may_have_incident=may_open_incident))
+    transaction.on_commit(lambda: event_announce(event, may_have_incident=rule is not None))
     return event, True
 
 
@@ -92,16 +86,13 @@ def _stored(system: AccessSystem, source_event_id: str) -> Event | None:
     return Event.objects.filter(system=system, source_event_id=source_event_id).first()
 
 
-def _rule_may_apply(door: Door | None, event_type: str) -> bool:
-    """Whether `incident_for_alarm` could open or join an incident: most events (badges)
-    match no rule, and skip its queries under the seq lock. A rule enabled between this
+def _incident_rule(door: Door | None, event_type: str) -> IncidentRule | None:
+    """The rule `incident_for_alarm` would apply, read before the seq lock: most events
+    (badges) meet none and skip its queries under the lock. A rule enabled between this
     read and the commit applies from the next event on."""
     if door is None:
-        return False
-    rules = IncidentRule.objects.filter(enabled=True).filter(
-        Q(campus__isnull=True) | Q(campus_id=door.building.campus_id)
-    )
-    return any(event_type in types for types in rules.values_list("event_types", flat=True))
+        return None
+    return incident_rule_for(campus_id=door.building.campus_id, event_type=event_type)
 
 
 def _seq_lock() -> None:
@@ -137,29 +128,7 @@ def event_announce(event: Event, *, may_have_incident: bool = True) -> None:
         return  # stored and searchable, not pushed
     from responder.tasks import push_event
 
-    if not _broker_up():
-        # Celery spends seconds failing to reach a down broker; the webhook must answer now.
-        logger.warning("Push for event %s not queued: Redis is down", event.seq)
-        return
-    try:
-        # No retries here: with the broker down the webhook must still answer at once.
-        push_event.apply_async((event.id,), retry=False)
-    except (OperationalError, OSError) as error:
-        logger.warning("Push for event %s not queued (%s)", event.seq, error)
-
-
-@functools.cache
-def _broker() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL, socket_timeout=0.3, socket_connect_timeout=0.3
-    )
-
-
-def _broker_up() -> bool:
-    try:
-        return bool(_broker().ping())
-    except redis.RedisError:
-        return False
+    task_send_now(push_event, (event.id,), what=f"Push for event {event.seq}")
 
 
 def event_ack(*, event: Event, user: AbstractBaseUser) -> tuple[EventAck, bool]:

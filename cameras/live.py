@@ -8,23 +8,18 @@ it failed). A worker that dies stops renewing its lock; the next request starts 
 
 from __future__ import annotations
 
-import logging
 import shutil
 import time
 import uuid
-from functools import cache
 from pathlib import Path
 
-import redis
 from django.conf import settings
-from kombu.exceptions import OperationalError
 
 from cameras import media
 from cameras.health import camera_health_failed
 from cameras.models import Camera, CameraHealth, HealthStatus, StreamKind
 from cameras.redis import redis_client
-
-logger = logging.getLogger(__name__)
+from responder.celery import task_send_now
 
 ACTIVE = "live:active"  # sorted set of running sessions, scored by lock expiry
 LOCK_SECONDS = 10
@@ -247,19 +242,9 @@ def live_warm_queue(*, door_id: int) -> None:
     """
     from cameras.tasks import live_warm_up
 
-    try:
-        if not _broker(settings.CELERY_BROKER_URL).ping():
-            raise OSError("no answer")
-        # Not retried, and dropped if stale: a warm-up nobody ran in time is worthless.
-        live_warm_up.apply_async((door_id,), retry=False, expires=settings.LIVE_IDLE_SECONDS)
-    except (redis.RedisError, OperationalError, OSError) as error:
-        logger.warning("Cameras of door %s not warmed: broker unreachable (%s)", door_id, error)
-
-
-@cache
-def _broker(url: str) -> redis.Redis:
-    # Celery spends seconds failing to reach a down broker; the alarm's webhook cannot wait.
-    return redis.Redis.from_url(url, socket_timeout=0.3, socket_connect_timeout=0.3)
+    # Dropped if stale: a warm-up nobody ran in time is worthless.
+    what = f"Warm-up of door {door_id}'s cameras"
+    task_send_now(live_warm_up, (door_id,), what=what, expires=settings.LIVE_IDLE_SECONDS)
 
 
 def live_sweep() -> int:

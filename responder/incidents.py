@@ -188,21 +188,27 @@ def incident_grants_expire() -> int:
     return ended
 
 
+def incident_rule_for(*, campus_id: int, event_type: str) -> IncidentRule | None:
+    """The enabled rule, for the campus or district-wide, that an event of this type meets."""
+    rules = IncidentRule.objects.filter(enabled=True).filter(
+        Q(campus__isnull=True) | Q(campus_id=campus_id)
+    )
+    return next((r for r in rules if event_type in r.event_types), None)
+
+
 @transaction.atomic
-def incident_for_alarm(*, event: Event) -> Incident | None:
+def incident_for_alarm(*, event: Event, rule: IncidentRule | None = None) -> Incident | None:
     """Applies the incident rules to a stored event; call inside the ingest transaction.
 
     An alarm matching a rule opens an incident on its campus unless one is open there;
-    then the event joins the open incident's timeline instead.
+    then the event joins the open incident's timeline instead. `rule`: the one the caller
+    already found with `incident_rule_for` (ingest looks before it takes the seq lock).
     """
     door = event.door
     if door is None:
         return None
     campus_id = door.building.campus_id
-    rules = IncidentRule.objects.filter(enabled=True).filter(
-        Q(campus__isnull=True) | Q(campus_id=campus_id)
-    )
-    rule = next((r for r in rules if event.type in r.event_types), None)
+    rule = rule or incident_rule_for(campus_id=campus_id, event_type=event.type)
     if rule is None:
         return None
     # The campus row lock serialises concurrent alarms: one incident per campus, not two.

@@ -85,10 +85,10 @@ def test_an_alarm_is_stored_when_the_broker_is_down(settings, caplog):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens
     door = door_with_cameras((0, CameraFactory()))
 
-    with caplog.at_level(logging.WARNING, logger="cameras.live"):
+    with caplog.at_level(logging.WARNING, logger="responder.celery"):
         event, created = event_ingest(
             system=door.system, payload=event_json(door=door.external_id)
         )
 
     assert created and event.pk
-    assert f"Cameras of door {door.pk} not warmed" in caplog.text
+    assert f"Warm-up of door {door.pk}'s cameras not queued" in caplog.text
