@@ -1,4 +1,11 @@
-"""LenelS2 NetBox through the NBAPI: sign in, then read StreamEvents as it arrives."""
+"""LenelS2 NetBox through the NBAPI: sign in, catch up from the history, then stream.
+
+StreamEvents only sends what happens while it is open. So each connection first opens the
+stream, then reads GetAccessHistory after the persisted cursor page by page, and only then
+reads the stream: what happened while the connector was down comes from the history, what
+happens from now on from the stream, and what falls between the two is not lost (the
+stream's events wait in the socket while the history is read).
+"""
 
 from __future__ import annotations
 
@@ -47,6 +54,8 @@ API_ERRORS = {
     6: "unknown command",
 }
 STREAM_READ_TIMEOUT = 120.0  # NetBox pings an idle stream; silence this long is a dead link
+# GetAccessHistory answers "NOT FOUND" instead of an empty list when nothing matches.
+NOT_FOUND = "NOT FOUND"
 
 
 def nbapi_command(name: str, *, params: dict | None = None, session_id: str = "") -> bytes:
@@ -67,6 +76,10 @@ def _params_into(element: ET.Element, params: dict) -> None:
             child.text = str(value)
 
 
+class CommandRefused(TransientError):
+    """The controller answered, and refused the command (not a session or network error)."""
+
+
 def nbapi_response(document: ET.Element) -> ET.Element:
     """The document's RESPONSE, or the error it reports."""
     response = document.find("RESPONSE")
@@ -75,10 +88,10 @@ def nbapi_response(document: ET.Element) -> ET.Element:
     if (error := response.findtext("APIERROR")) is not None:
         code = int(error) if error.strip().isdigit() else 0
         message = f"NBAPI APIERROR {error} ({API_ERRORS.get(code, 'unknown')})"
-        raise SessionExpired(message) if code == 5 else TransientError(message)
+        raise SessionExpired(message) if code == 5 else CommandRefused(message)
     if (response.findtext("CODE") or "SUCCESS").strip() != "SUCCESS":
         detail = response.findtext("DETAILS/ERRMSG") or response.findtext("CODE")
-        raise TransientError(f"NBAPI {response.get('command')} failed: {detail}")
+        raise CommandRefused(f"NBAPI {response.get('command')} failed: {detail}")
     return response
 
 
@@ -102,6 +115,34 @@ class NetBoxClient:
         self.session_id = session_id
         log.info("NBAPI: signed in as %s", self.username)
 
+    def access_history_after(self, log_id: int, *, page_size: int) -> list[dict[str, str]]:
+        """Up to page_size access records with a higher LOGID, oldest first."""
+        # With AFTERLOGID the controller answers in ascending LOGID order; without it,
+        # newest first, which is why the cursor is always sent.
+        params = {"AFTERLOGID": log_id, "MAXRECORDS": page_size}
+        document = self._command("GetAccessHistory", params)
+        if _not_found(document):
+            return []
+        records = nbapi_response(document).findall("DETAILS/ACCESSES/ACCESS")
+        rows = [{child.tag: (child.text or "").strip() for child in record} for record in records]
+        try:
+            return sorted(rows, key=lambda row: int(row["LOGID"]))
+        except (KeyError, ValueError) as exc:
+            raise TransientError(
+                f"GetAccessHistory answered a record without LOGID: {exc!r}"
+            ) from None
+
+    def _command(self, name: str, params: dict) -> ET.Element:
+        if not self.session_id:
+            self.login()
+        body = nbapi_command(name, params=params, session_id=self.session_id)
+        with self._post(body) as response:
+            raw = response.read()
+        documents = NetBoxDocuments().feed(raw)
+        if not documents:
+            raise TransientError(f"NBAPI {name} answered no document: {raw[:200]!r}")
+        return documents[0]
+
     def stream(self) -> HTTPResponse:
         """The open StreamEvents response; its parts arrive as events happen."""
         if not self.session_id:
@@ -117,6 +158,33 @@ class NetBoxClient:
         return http_open(
             self.endpoint, PATH, method="POST", body=body, headers=headers, timeout=timeout
         )
+
+
+def _not_found(document: ET.Element) -> bool:
+    # Seen both as CODE "NOT FOUND" and as CODE FAIL with ERRMSG "NOT FOUND".
+    response = document.find("RESPONSE")
+    if response is None or response.find("APIERROR") is not None:
+        return False
+    code = (response.findtext("CODE") or "").strip().upper()
+    detail = (response.findtext("DETAILS/ERRMSG") or "").strip().upper()
+    return code == NOT_FOUND or (code == "FAIL" and detail == NOT_FOUND)
+
+
+def access_event_fields(access: dict[str, str]) -> dict[str, str]:
+    """A GetAccessHistory record in the StreamEvents tags the rest of this module reads."""
+    # The guide: an invalid access is the one that carries a REASON code. LOGID is taken
+    # for the activity log id StreamEvents calls ACTIVITYID (not yet checked on a controller).
+    denied = access.get("REASON", "") not in ("", "0")
+    fields = {
+        "ACTIVITYID": access.get("LOGID", ""),
+        "CDT": access.get("DTTM") or access.get("NODEDTTM", ""),
+        "DESCNAME": "Access denied" if denied else "Access granted",
+        "PERSONID": access.get("PERSONID", ""),
+        "PORTALNAME": access.get("PORTALNAME", ""),
+        "RDRNAME": access.get("READER", ""),
+    }
+    extra = ("READERKEY", "PORTALKEY", "TYPE", "REASON")
+    return fields | {tag: access[tag] for tag in extra if access.get(tag)}
 
 
 def netbox_event_id(fields: dict[str, str]) -> str:
@@ -156,6 +224,30 @@ def netbox_event_payload(fields: dict[str, str], *, tz: tzinfo) -> dict | None:
 
 
 @dataclass
+class CatchUp:
+    """What this connection's history read covered, so the stream repeats none of it."""
+
+    before: int | None = None  # the cursor when the connection opened; None: started live
+    seen: set[int] = field(default_factory=set)
+    complete: bool = True
+
+    def covers(self, event_id: int, cursor: str) -> bool:
+        if self.before is None:
+            # Activity ids only grow: one at or before the cursor is already stored.
+            return cursor.isdigit() and event_id <= int(cursor)
+        # Not "at or before the cursor": the history holds only accesses, so an alarm the
+        # stream sent while the history was read can be older than the cursor is now.
+        return event_id <= self.before or event_id in self.seen
+
+
+def _position_after(event_id: str, cursor: str) -> str:
+    # The cursor only moves forward, even for such an older alarm from the overlap.
+    if event_id.isdigit() and cursor.isdigit():
+        return str(max(int(event_id), int(cursor)))
+    return event_id
+
+
+@dataclass
 class NetBoxConnector:
     system: AccessSystem
     client: NetBoxClient
@@ -163,37 +255,95 @@ class NetBoxConnector:
     stopper: Stopper = field(default_factory=Stopper)
     idle_delay: float = 1.0
     tally: Tally = field(default_factory=Tally)
+    history_page_size: int = 200
+    # A long outage is read over several connections rather than in one unbounded step.
+    history_max_pages: int = 50
 
     def step(self) -> int:
-        """One StreamEvents connection, read until it ends or fails."""
+        """One connection: catch up from the history, then read the stream until it ends."""
         try:
-            return self._stream()
+            return self._connect()
         except SessionExpired:
             log.info("%s: NBAPI session expired; signing in again", self.system.slug)
             self.client.session_id = ""
-            return self._stream()
+            return self._connect()
 
-    def _stream(self) -> int:
-        seen = parts = 0
-        documents = NetBoxDocuments()
+    def _connect(self) -> int:
         with self.stopper.blocking():
             response = self.client.stream()
         with response:
-            while not self.stopper.stopped:
-                with self.stopper.blocking():
-                    chunk = response.read1(65536)
-                if not chunk:
-                    if not parts:
-                        raise TransientError("StreamEvents closed without a single answer")
-                    break
-                for document in documents.feed(chunk):
-                    parts += 1
-                    event = nbapi_response(document).find("EVENT")
-                    if event is not None:  # no EVENT: a keep-alive ping
-                        seen += 1
-                        self._feed({child.tag: (child.text or "").strip() for child in event})
-                        if seen % 100 == 0:
-                            log.info("%s: so far %s", self.system.slug, self.tally.summary())
+            # Opened first, read last: what happens during the catch-up waits in the socket,
+            # so nothing falls between the end of the history and the start of the stream.
+            catch_up = self._catch_up()
+            if not catch_up.complete:
+                return len(catch_up.seen)  # the next connection goes on from the cursor
+            return len(catch_up.seen) + self._stream(response, catch_up)
+
+    def _catch_up(self) -> CatchUp:
+        cursor = cursor_position(self.system)
+        if not cursor.isdigit():
+            # First start: start live. Replaying the controller's whole history would raise
+            # alarms for doors forced months ago.
+            return CatchUp()
+        catch_up = CatchUp(before=int(cursor), complete=False)
+        try:
+            self._history_read(catch_up)
+        except CommandRefused as exc:
+            # An older controller, or an API user without the right to read the log: live
+            # alarms matter more than the gap, so stream anyway, and say what is missed.
+            log.warning(
+                "%s: no history after %s (%s); events while it was down are missed",
+                self.system.slug,
+                catch_up.before,
+                exc,
+            )
+            catch_up.complete = True
+        return catch_up
+
+    def _history_read(self, catch_up: CatchUp) -> None:
+        after = catch_up.before
+        for _ in range(self.history_max_pages):
+            with self.stopper.blocking():
+                page = self.client.access_history_after(after, page_size=self.history_page_size)
+            for access in page:
+                if self.stopper.stopped:
+                    return
+                fields = access_event_fields(access)
+                self._feed(fields, catch_up)
+                catch_up.seen.add(int(fields["ACTIVITYID"]))
+            if len(page) < self.history_page_size:
+                catch_up.complete = True
+                break
+            if int(page[-1]["LOGID"]) <= after:
+                raise TransientError(f"GetAccessHistory did not move past LOGID {after}")
+            after = int(page[-1]["LOGID"])
+        log.info(
+            "%s: %d events from the history after %s%s",
+            self.system.slug,
+            len(catch_up.seen),
+            catch_up.before,
+            "" if catch_up.complete else "; more on the next connection",
+        )
+
+    def _stream(self, response: HTTPResponse, catch_up: CatchUp) -> int:
+        seen = parts = 0
+        documents = NetBoxDocuments()
+        while not self.stopper.stopped:
+            with self.stopper.blocking():
+                chunk = response.read1(65536)
+            if not chunk:
+                if not parts:
+                    raise TransientError("StreamEvents closed without a single answer")
+                break
+            for document in documents.feed(chunk):
+                parts += 1
+                event = nbapi_response(document).find("EVENT")
+                if event is not None:  # no EVENT: a keep-alive ping
+                    seen += 1
+                    fields = {child.tag: (child.text or "").strip() for child in event}
+                    self._feed(fields, catch_up)
+                    if seen % 100 == 0:
+                        log.info("%s: so far %s", self.system.slug, self.tally.summary())
         log.info(
             "%s: StreamEvents ended after %d events; so far %s",
             self.system.slug,
@@ -202,16 +352,15 @@ class NetBoxConnector:
         )
         return seen
 
-    def _feed(self, fields: dict[str, str]) -> None:
-        position = netbox_event_id(fields)
-        last = cursor_position(self.system)
-        if position.isdigit() and last.isdigit() and int(position) <= int(last):
-            # Activity ids only grow: one at or before the cursor is already stored.
+    def _feed(self, fields: dict[str, str], catch_up: CatchUp) -> None:
+        event_id = netbox_event_id(fields)
+        cursor = cursor_position(self.system)
+        if event_id.isdigit() and catch_up.covers(int(event_id), cursor):
             self.tally["already seen"] += 1
             return
         event_feed(
             system=self.system,
-            position=position,
+            position=_position_after(event_id, cursor),
             tally=self.tally,
             raw=fields,
             build=lambda: netbox_event_payload(fields, tz=self.tz),

@@ -13,18 +13,14 @@ from accesslog.connectors.http import Endpoint
 from accesslog.connectors.netbox import NetBoxClient, NetBoxConnector, netbox_event_id
 from accesslog.connectors.xmlstream import NetBoxDocuments
 from accesslog.models import ConnectorCursor, Event, SystemKind
-from tests.accesslog.fakes.netbox import FakeNetBox, netbox_event
+from tests.accesslog.connector_helpers import CHICAGO, cursor_of, run, served, stored_ids
+from tests.accesslog.fakes.netbox import FakeNetBox, access_record, netbox_event
 from tests.factories import AccessSystemFactory, DoorFactory
-
-CHICAGO = ZoneInfo("America/Chicago")
 
 
 @pytest.fixture
 def fake():
-    fake = FakeNetBox()
-    with fake.serve() as server:
-        fake.url = server.url
-        yield fake
+    yield from served(FakeNetBox())
 
 
 @pytest.fixture
@@ -32,19 +28,9 @@ def system(db):
     return AccessSystemFactory(slug="ms-netbox", name="NetBox", kind=SystemKind.NETBOX)
 
 
-def connector_for(fake, system, *, password=None, stopper=None):
+def connector_for(fake, system, *, password=None, stopper=None, **options):
     client = NetBoxClient(Endpoint(fake.url, timeout=5), fake.username, password or fake.password)
-    return NetBoxConnector(system, client, CHICAGO, stopper=stopper or Stopper())
-
-
-def run(connector, *, steps, sleeps=None, backoff=None):
-    connector_run(
-        connector,
-        stopper=connector.stopper,
-        max_steps=steps,
-        sleep=(sleeps if sleeps is not None else []).append,
-        backoff=backoff,
-    )
+    return NetBoxConnector(system, client, CHICAGO, stopper=stopper or Stopper(), **options)
 
 
 def test_it_ingests_streamed_events_with_their_fields_mapped(fake, system):
@@ -92,7 +78,7 @@ def test_it_ingests_streamed_events_with_their_fields_mapped(fake, system):
     assert events[1].person == "Pat Doe" and events[1].details["personid"] == "_17"
     assert events[2].door_external_id == "event:Lobby duress"
     assert events[3].door_external_id == "Node 2/Dock reader"
-    assert ConnectorCursor.objects.get(system=system).position == "904"
+    assert cursor_of(system) == "904"
 
 
 def test_it_logs_counts_and_steps_over_events_it_cannot_map(fake, system, caplog):
@@ -108,22 +94,21 @@ def test_it_logs_counts_and_steps_over_events_it_cannot_map(fake, system, caplog
 
     assert list(Event.objects.values_list("source_event_id", flat=True)) == ["4"]
     assert connector.tally == {"unmapped": 3, "new": 1}
-    assert ConnectorCursor.objects.get(system=system).position == "4"
+    assert cursor_of(system) == "4"
     assert "Momentary unlock" in caplog.text
 
 
 def test_a_restart_neither_misses_nor_repeats_an_event(fake, system):
     fake.events = [netbox_event(ACTIVITYID=str(n), DESCNAME="Access denied") for n in (1, 2, 3)]
     run(connector_for(fake, system), steps=1)
-    assert ConnectorCursor.objects.get(system=system).position == "3"
+    assert cursor_of(system) == "3"
 
     # A new process, and a controller that sends again what it sent before the restart.
     fake.events += [netbox_event(ACTIVITYID=str(n), DESCNAME="Door held open") for n in (4, 5)]
     connector = connector_for(fake, system)
     run(connector, steps=1)
 
-    stored = list(Event.objects.order_by("seq").values_list("source_event_id", flat=True))
-    assert stored == ["1", "2", "3", "4", "5"]
+    assert stored_ids() == ["1", "2", "3", "4", "5"]
     assert connector.tally == {"already seen": 3, "new": 2}
     assert fake.logins == 2
 
@@ -140,6 +125,110 @@ def test_events_without_an_activity_id_are_not_doubled_when_sent_again(fake, sys
     assert Event.objects.count() == 3
     assert connector.tally == {"duplicate": 3}
     assert netbox_event_id(fake.events[0]) != netbox_event_id(fake.events[1])
+
+
+def accesses(*log_ids: int, **fields: str) -> list[dict[str, str]]:
+    return [access_record(LOGID=str(n), **fields) for n in log_ids]
+
+
+def test_events_that_happened_while_it_was_down_are_caught_up_once_and_in_order(fake, system):
+    fake.events = [netbox_event(ACTIVITYID=str(n), DESCNAME="Access granted") for n in (1, 2)]
+    fake.history = accesses(1, 2)
+    run(connector_for(fake, system), steps=1)
+
+    # While it is down the controller logs three accesses; a new stream only sends live ones.
+    fake.history += accesses(3, 5, REASON="12", PERSONID="_17") + accesses(4)
+    fake.events = []
+    connector = connector_for(fake, system)
+    run(connector, steps=1)
+
+    assert stored_ids() == ["1", "2", "3", "4", "5"]
+    types = dict(Event.objects.values_list("source_event_id", "type"))
+    assert (types["3"], types["4"], types["5"]) == (
+        "access_denied",
+        "access_granted",
+        "access_denied",
+    )
+    assert Event.objects.get(source_event_id="3").person == "_17"
+    assert fake.history_queries == [{"AFTERLOGID": "2", "MAXRECORDS": "200"}]
+    assert connector.tally == {"new": 3}
+    assert cursor_of(system) == "5"
+
+    again = connector_for(fake, system)
+    run(again, steps=1)
+
+    assert Event.objects.count() == 5
+    assert again.tally == {}
+
+
+def test_the_history_is_read_page_by_page_after_the_cursor(fake, system):
+    ConnectorCursor.objects.create(system=system, position="10")
+    fake.history = accesses(*range(8, 18))
+
+    run(connector_for(fake, system, history_page_size=3), steps=1)
+
+    assert [q["AFTERLOGID"] for q in fake.history_queries] == ["10", "13", "16"]
+    assert stored_ids() == [str(n) for n in range(11, 18)]
+    assert cursor_of(system) == "17"
+
+
+def test_a_long_outage_is_caught_up_over_several_connections(fake, system):
+    ConnectorCursor.objects.create(system=system, position="10")
+    fake.history = accesses(*range(11, 16))
+    connector = connector_for(fake, system, history_page_size=2, history_max_pages=1)
+
+    run(connector, steps=3)
+
+    assert stored_ids() == ["11", "12", "13", "14", "15"]
+    assert [q["AFTERLOGID"] for q in fake.history_queries] == ["10", "12", "14"]
+    assert fake.streams == 3
+
+
+def test_the_first_start_goes_live_without_replaying_old_history(fake, system):
+    fake.history = accesses(1, 2, 3)
+    fake.events = [netbox_event(ACTIVITYID="4", DESCNAME="Door forced open")]
+
+    run(connector_for(fake, system), steps=1)
+
+    assert stored_ids() == ["4"]
+    assert fake.history_queries == []
+
+
+def test_a_controller_refusing_the_history_still_streams_live_events(fake, system, caplog):
+    ConnectorCursor.objects.create(system=system, position="10")
+    fake.history_refused = True
+    fake.history = accesses(11)
+    fake.events = [netbox_event(ACTIVITYID="12", DESCNAME="Door forced open")]
+
+    run(connector_for(fake, system), steps=1)
+
+    assert stored_ids() == ["12"]
+    assert "no history after 10 (NBAPI GetAccessHistory failed: Permission denied)" in caplog.text
+
+
+def test_events_between_opening_the_stream_and_reading_the_history_are_kept_once(fake, system):
+    ConnectorCursor.objects.create(system=system, position="10")
+    # 11 happened while it was down. 12 and 13 happen after the stream opened but before
+    # the history is read: the stream holds both, the access history only the access 13.
+    fake.history = accesses(9, 10, 11, 13)
+    fake.events = [
+        netbox_event(ACTIVITYID="12", DESCNAME="Door forced open"),
+        netbox_event(ACTIVITYID="13", DESCNAME="Access granted"),
+        netbox_event(ACTIVITYID="14", DESCNAME="Door held open"),
+    ]
+    connector = connector_for(fake, system)
+
+    run(connector, steps=1)
+
+    assert stored_ids() == ["11", "13", "12", "14"]
+    assert connector.tally == {"new": 4, "already seen": 1}
+    assert cursor_of(system) == "14"
+
+    again = connector_for(fake, system)
+    run(again, steps=1)
+
+    assert Event.objects.count() == 4
+    assert again.tally == {"already seen": 3}
 
 
 def test_it_signs_in_again_when_the_session_expires(fake, system):

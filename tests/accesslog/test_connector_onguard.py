@@ -11,20 +11,17 @@ from django.core.management import CommandError, call_command
 from accesslog.connectors.base import Backoff, Stopper, connector_run
 from accesslog.connectors.http import Endpoint
 from accesslog.connectors.onguard import OnGuardClient, OnGuardConnector
-from accesslog.models import ConnectorCursor, Event, SystemKind
+from accesslog.models import Event, SystemKind
+from tests.accesslog.connector_helpers import CHICAGO, cursor_of, run, served, stored_ids
 from tests.accesslog.fakes.onguard import FakeOnGuard
 from tests.factories import AccessSystemFactory, DoorFactory
 
 pytestmark = pytest.mark.django_db
-CHICAGO = ZoneInfo("America/Chicago")
 
 
 @pytest.fixture
 def fake():
-    fake = FakeOnGuard()
-    with fake.serve() as server:
-        fake.url = server.url
-        yield fake
+    yield from served(FakeOnGuard())
 
 
 @pytest.fixture
@@ -42,16 +39,6 @@ def connector_for(fake, system, *, url=None, page_size=100, stopper=None):
     )
     return OnGuardConnector(
         system, client, CHICAGO, stopper=stopper or Stopper(), page_size=page_size
-    )
-
-
-def run(connector, *, steps, sleeps=None, backoff=None):
-    connector_run(
-        connector,
-        stopper=connector.stopper,
-        max_steps=steps,
-        sleep=(sleeps if sleeps is not None else []).append,
-        backoff=backoff,
     )
 
 
@@ -97,9 +84,7 @@ def test_it_ingests_logged_events_with_their_fields_mapped(fake, system):
     assert events[2].door is None and events[2].door_external_id == "1-1"
     # A time without an offset is in the system's zone.
     assert events[-1].occurred_at == datetime(2026, 11, 28, 6, tzinfo=CHICAGO)
-    assert ConnectorCursor.objects.get(system=system).position == str(
-        fake.events[-1]["SERIALNUMBER"]
-    )
+    assert cursor_of(system) == str(fake.events[-1]["SERIALNUMBER"])
 
 
 def test_it_logs_counts_and_steps_over_events_it_cannot_map(fake, system, caplog):
@@ -116,7 +101,7 @@ def test_it_logs_counts_and_steps_over_events_it_cannot_map(fake, system, caplog
     ]
     assert connector.tally == {"unmapped": 2, "new": 1}
     assert "Alarm Acknowledged" in caplog.text
-    assert ConnectorCursor.objects.get(system=system).position == str(forced["SERIALNUMBER"])
+    assert cursor_of(system) == str(forced["SERIALNUMBER"])
 
 
 def test_it_reads_properties_however_openaccess_spells_them(fake, system):
@@ -135,7 +120,7 @@ def test_a_restart_neither_misses_nor_repeats_an_event(fake, system):
         fake.event_add(DESCRIPTION="Door Forced Open", DEVICEID=n)
     run(connector_for(fake, system, page_size=2), steps=2)
     assert Event.objects.count() == 4
-    cursor = ConnectorCursor.objects.get(system=system).position
+    cursor = cursor_of(system)
     assert cursor == str(fake.events[3]["SERIALNUMBER"])
 
     # A new process: new client, new session; only the cursor in the database survives.
@@ -145,8 +130,7 @@ def test_a_restart_neither_misses_nor_repeats_an_event(fake, system):
     run(connector_for(fake, system, page_size=2), steps=3)
 
     assert fake.queries[0]["filter"] == f"SERIALNUMBER > {cursor}"
-    stored = list(Event.objects.order_by("seq").values_list("source_event_id", flat=True))
-    assert stored == [str(e["SERIALNUMBER"]) for e in fake.events]
+    assert stored_ids() == [str(e["SERIALNUMBER"]) for e in fake.events]
     assert fake.sign_ins == 2
 
 

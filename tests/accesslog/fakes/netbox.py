@@ -1,10 +1,17 @@
-"""A stand-in for a LenelS2 NetBox NBAPI: Login and StreamEvents.
+"""A stand-in for a LenelS2 NetBox NBAPI: Login, StreamEvents and GetAccessHistory.
 
 Shapes from public NBAPI clients: XML commands POSTed to /nbws/goforms/nbapi inside
 <NETBOX-API sessionid="…">; answers <NETBOX sessionid="…"><RESPONSE command="…">; a bad
 session gets <APIERROR>5</APIERROR>. StreamEvents answers multipart/related, one
 text/xml part per event (<RESPONSE command="StreamEvents"><EVENT>…) or keep-alive ping
 (a RESPONSE without EVENT), on a response that stays open.
+
+GetAccessHistory (J-MaFf/s2-netbox-mcp, checked there against a NetBox 6.2 controller):
+with AFTERLOGID, up to MAXRECORDS records with a higher LOGID in ascending order, and
+NEXTLOGID the highest LOGID plus one; without it, the newest first. Records are
+DETAILS/ACCESSES/ACCESS with LOGID, PERSONID, READER, READERKEY, PORTALKEY, PORTALNAME,
+DTTM, NODEDTTM, TYPE and REASON (a code only on an invalid access). Nothing to answer is
+CODE "NOT FOUND" (how RSM's S2 client reads it). The default page size is a guess.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from tests.accesslog.fakes.server import FakeHTTPServer, QuietHandler
 
 PATH = "/nbws/goforms/nbapi"
 BOUNDARY = "NetBoxBoundary4f1c"
+DEFAULT_MAXRECORDS = 20
 
 
 def netbox_event(**fields: str) -> dict[str, str]:
@@ -36,11 +44,33 @@ def netbox_event(**fields: str) -> dict[str, str]:
     }
 
 
+def access_record(**fields: str) -> dict[str, str]:
+    return {
+        "LOGID": "",
+        "PERSONID": "",
+        "READER": "Main entrance reader",
+        "READERKEY": "7",
+        "PORTALKEY": "3",
+        "PORTALNAME": "Main entrance",
+        "DTTM": "2026-11-28 08:00:00",
+        "NODEDTTM": "2026-11-28 08:00:00",
+        "TYPE": "1",
+        "REASON": "",
+        **fields,
+    }
+
+
 @dataclass
 class FakeNetBox:
     username: str = "responder"
     password: str = "s3cret"
+    # What StreamEvents sends on every connection (a controller that sends again).
     events: list[dict[str, str]] = field(default_factory=list)
+    # The access log GetAccessHistory reads; it holds accesses only, never alarms.
+    history: list[dict[str, str]] = field(default_factory=list)
+    history_queries: list[dict[str, str]] = field(default_factory=list)
+    # An API user without the right to read the log: GetAccessHistory fails.
+    history_refused: bool = False
     sessions: set[str] = field(default_factory=set)
     logins: int = 0
     streams: int = 0
@@ -65,11 +95,11 @@ def document(command: str, *, session_id: str = "", children: str = "") -> bytes
     ).encode()
 
 
-def event_xml(fields: dict[str, str]) -> str:
-    event = ET.Element("EVENT")
-    for tag, value in fields.items():
-        ET.SubElement(event, tag).text = value
-    return ET.tostring(event, encoding="unicode")
+def record_xml(fields: dict[str, str], *, tag: str = "EVENT") -> str:
+    record = ET.Element(tag)
+    for name, value in fields.items():
+        ET.SubElement(record, name).text = value
+    return ET.tostring(record, encoding="unicode")
 
 
 class Handler(QuietHandler):
@@ -94,6 +124,8 @@ class Handler(QuietHandler):
             return self.xml(document(name, children="<APIERROR>5</APIERROR>"))
         if name == "StreamEvents":
             return self.stream()
+        if name == "GetAccessHistory":
+            return self.access_history(command)
         self.xml(document(name, children="<APIERROR>6</APIERROR>"))
 
     def xml(self, body: bytes) -> None:
@@ -110,6 +142,27 @@ class Handler(QuietHandler):
             self.fake.logins += 1
         self.xml(document("Login", session_id=session_id, children="<CODE>SUCCESS</CODE>"))
 
+    def access_history(self, command: ET.Element) -> None:
+        params = {child.tag: (child.text or "") for child in command.iterfind("PARAMS/*")}
+        with self.fake.lock:
+            self.fake.history_queries.append(params)
+            history = sorted(self.fake.history, key=lambda access: int(access["LOGID"]))
+        if self.fake.history_refused:
+            fail = "<CODE>FAIL</CODE><DETAILS><ERRMSG>Permission denied</ERRMSG></DETAILS>"
+            return self.xml(document("GetAccessHistory", children=fail))
+        size = int(params.get("MAXRECORDS") or DEFAULT_MAXRECORDS)
+        if "AFTERLOGID" in params:
+            page = [a for a in history if int(a["LOGID"]) > int(params["AFTERLOGID"])][:size]
+        else:
+            page = history[::-1][:size]
+        if not page:
+            return self.xml(document("GetAccessHistory", children="<CODE>NOT FOUND</CODE>"))
+        accesses = "".join(record_xml(access, tag="ACCESS") for access in page)
+        next_log_id = max(int(access["LOGID"]) for access in page) + 1
+        details = f"<ACCESSES>{accesses}</ACCESSES><NEXTLOGID>{next_log_id}</NEXTLOGID>"
+        children = f"<CODE>SUCCESS</CODE><DETAILS>{details}</DETAILS>"
+        self.xml(document("GetAccessHistory", children=children))
+
     def stream(self) -> None:
         with self.fake.lock:
             self.fake.streams += 1
@@ -122,7 +175,7 @@ class Handler(QuietHandler):
         self.end_headers()
         self.part(document("StreamEvents"))  # a ping
         for index, fields in enumerate(events):
-            self.part(document("StreamEvents", children=event_xml(fields)))
+            self.part(document("StreamEvents", children=record_xml(fields)))
             self.part(document("StreamEvents"))
             if self.fake.after_event:
                 self.fake.after_event(index)
