@@ -1,8 +1,8 @@
 // The alarm feed: /ws/events, resumed from the last seq seen, each event shown once.
 // Server frames (responder/consumers.py): event, live, reset, ping, ack (someone
 // acknowledged an event), incident (relayed to incidents.js), camera (a camera went offline
-// or came back); unknown ones are ignored. REST (`events/?after=`) fills in after a reset
-// and stands in while the socket cannot connect.
+// or came back); unknown ones are ignored. REST (`events/?after=`) fills in after a reset,
+// stands in while the socket cannot connect, and brings acks missed meanwhile once back.
 import { api, ApiError } from "./api.js";
 import { ago, h, mount } from "./dom.js";
 
@@ -47,6 +47,7 @@ class Feed {
     this.attempt = 0;
     this.stopped = false;
     this.missed = null; // seqs received while catching up after a dropped link
+    this.unrung = []; // alarms replayed while catching up: they ring once acks are known
     this.load();
     this.status = h("p.feed-status", { role: "status", "data-state": "connecting" }, "Connecting…");
     this.note = h("p.feed-note", { role: "status", hidden: true });
@@ -99,7 +100,7 @@ class Feed {
   frame(frame) {
     switch (frame.type) {
       case "event":
-        return this.add({ ...frame.event, seq: frame.seq }, { fresh: true });
+        return this.add({ ...frame.event, seq: frame.seq }, { fresh: true, replayed: this.catchingUp });
       case "live":
         return this.live(frame.seq);
       case "reset":
@@ -117,6 +118,7 @@ class Feed {
   }
 
   live(seq) {
+    const resumed = this.catchingUp;
     this.attempt = 0;
     this.stopPolling();
     // A first start on this device: the recent past comes over REST, quietly.
@@ -124,6 +126,10 @@ class Feed {
     this.advance(seq);
     this.catchingUp = false;
     this.state("live", "Live");
+    const unrung = this.unrung;
+    this.unrung = [];
+    // A replayed alarm someone acknowledged meanwhile does not ring: the acks come first.
+    if (resumed) this.refreshAcks(seq).finally(() => unrung.some((s) => this.events.get(s)?.acks.length === 0) && this.sound.ring());
     if (this.missed) {
       const n = this.missed.length;
       this.say(n ? `Back online: ${n} ${n === 1 ? "event" : "events"} came in while the link was down.` : "Back online: nothing was missed.");
@@ -168,6 +174,7 @@ class Feed {
 
   async reset(seq) {
     // Too far behind, or the scope shrank: what is held may be stale; start again from REST.
+    this.catchingUp = false; // what REST brings now is current: no second pass at live
     this.events.clear();
     this.items.clear();
     this.list.replaceChildren();
@@ -188,7 +195,21 @@ class Feed {
     for (let page = 0; path && page < 10; page += 1) {
       const body = await api(path);
       for (const record of body.results) if (record.seq <= upTo) this.add(record, { fresh });
-      path = body.next ? `events/?after=${body.last_seq}&limit=500` : null;
+      path = body.next && body.last_seq < upTo ? `events/?after=${body.last_seq}&limit=500` : null;
+    }
+  }
+
+  // Acks are notices, sent only to sockets live at the time and not replayed, and event
+  // frames carry none: back from a drop (or a reload), one quiet pass over what is held.
+  async refreshAcks(upTo) {
+    if (this.refreshing || !this.events.size) return;
+    this.refreshing = true;
+    try {
+      await this.fetchAfter(Math.min(...this.events.keys()) - 1, { upTo });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+    } finally {
+      this.refreshing = false;
     }
   }
 
@@ -217,8 +238,14 @@ class Feed {
 
   // --- The list --------------------------------------------------------------------
 
-  add(record, { fresh }) {
-    if (this.events.has(record.seq)) return; // a replay overlapping what polling brought
+  add(record, { fresh, replayed = false }) {
+    const held = this.events.get(record.seq);
+    if (held) {
+      // A replay overlapping what polling brought, or REST knowing of acks this device missed.
+      const news = (record.acks || []).some((ack) => !held.acks.some((a) => a.user === ack.user));
+      if (news) this.acked({ seq: record.seq, event: record.id, acks: record.acks });
+      return;
+    }
     record.acks ||= [];
     this.events.set(record.seq, record);
     this.render(record);
@@ -226,7 +253,10 @@ class Feed {
     this.doorChanged(record);
     if (record.incident) window.dispatchEvent(new CustomEvent("responder:incident", { detail: { event: record } }));
     if (this.missed && this.catchingUp) this.missed.push(record.seq);
-    if (fresh && record.severity === "alarm" && !record.acks.length) this.sound.ring();
+    if (fresh && record.severity === "alarm" && !record.acks.length) {
+      if (replayed) this.unrung.push(record.seq);
+      else this.sound.ring();
+    }
     this.trim();
     this.refreshed();
   }

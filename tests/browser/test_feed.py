@@ -9,7 +9,9 @@ import pytest
 from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
 from accesslog.models import EventAck
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import VIEWPORTS, sign_in
+from tests.factories import GrantFactory, UserFactory
+from tests.signin_helpers import usable_device
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -21,13 +23,14 @@ class Link:
     closes as a dropped link does and every reconnect is refused until `restore()`.
 
     The events API (the feed's stand-in while the socket is down) is refused throughout, so
-    every event the page shows came over the socket. Route handlers run when Playwright
-    next dispatches, not when the page asks: a REST poll sent during the cut could
-    otherwise be answered after `restore()`.
+    every event the page shows came over the socket; with `rest=True` it answers while the
+    link is up. Route handlers run when Playwright next dispatches, not when the page asks:
+    a REST poll sent during the cut could otherwise be answered after `restore()`.
     """
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, *, rest: bool = False) -> None:
         self.up = True
+        self.rest_up = rest
         self.open: list[WebSocketRoute] = []
         self.sent: list[dict] = []  # what the page said to the server, in order
         self.refused = 0
@@ -48,7 +51,10 @@ class Link:
         server.send(message)
 
     def rest(self, route: Route) -> None:
-        route.abort("internetdisconnected")
+        if self.up and self.rest_up:
+            route.continue_()
+        else:
+            route.abort("internetdisconnected")
 
     def cut(self) -> None:
         self.up = False
@@ -230,3 +236,80 @@ def test_an_alarm_is_shown_on_the_map_acknowledged_and_its_camera_opened(
     expect(dialog.get_by_role("status")).to_have_text(re.compile("Starting|Live"))
     expect(dialog.locator("video")).to_be_visible()
     shots("live-from-alarm")
+
+
+@pytest.fixture
+def colleague():
+    """A second officer with alarms over the whole district, on a tablet of their own."""
+    user = UserFactory(username="colleague", first_name="Kim", last_name="Lee")
+    usable_device(user)
+    GrantFactory(user=user, capabilities=["alarms"])
+    return user
+
+
+@pytest.mark.parametrize("viewport", ["tablet"], indirect=True)
+def test_an_alarm_acknowledged_while_the_link_was_down_shows_acknowledged_once_back(
+    page, browser, live_url, district, officer, colleague, post_alarm, shots
+):
+    # Acknowledgements are notices, not replayed on resume: the feed asks REST once back.
+    page.add_init_script(
+        "window.buzzes = []; navigator.vibrate = (pattern) => window.buzzes.push(pattern) > 0;"
+    )
+    link = Link(page, rest=True)
+    sign_in(page, officer)
+    open_floor(page, "North Campus", "Library")
+    expect(feed_state(page)).to_have_attribute("data-state", "live")
+    other = browser.new_context(base_url=live_url, **VIEWPORTS["tablet"])
+    try:
+        theirs = other.new_page()
+        sign_in(theirs, colleague)
+        nav(theirs, "Alarms")
+        expect(feed_state(theirs)).to_have_attribute("data-state", "live")
+
+        alarm = post_alarm(district["front_door"], "door_forced")
+        front = page.locator(".door-pin[title^='Library Front Door']")
+        expect(front).to_have_class(re.compile(r"\bdoor-forced\b"))
+        expect(page.locator("#badge-feed")).to_have_text("1")
+        page.wait_for_function("() => window.buzzes.length === 1")
+        expect(item(theirs, alarm).get_by_role("button", name="Acknowledge")).to_be_enabled()
+        page.wait_for_timeout(2100)  # alarms within 2 s ring once: a later ring is its own
+
+        link.cut()
+        expect(feed_state(page)).to_have_attribute(
+            "data-state", re.compile("reconnecting|polling")
+        )
+        # One known before the cut, one the page only gets replayed: both acknowledged now.
+        missed = post_alarm(district["back_door"], "door_forced")
+        for event in (alarm, missed):
+            item(theirs, event).get_by_role("button", name="Acknowledge").click()
+            expect(item(theirs, event)).to_contain_text("Acknowledged by Kim Lee at")
+    finally:
+        other.close()
+    link.wait_for_refusal(page)
+    link.restore()
+
+    expect(feed_state(page)).to_have_attribute("data-state", "live")
+    expect(front).to_have_class(re.compile(r"\bdoor-normal\b"))
+    back = page.locator(".door-pin[title^='Library Back Door']")
+    expect(back).to_have_class(re.compile(r"\bdoor-normal\b"))
+    expect(page.locator("#badge-feed")).to_be_hidden()
+    nav(page, "Alarms")
+    for event in (alarm, missed):
+        expect(item(page, event)).to_contain_text("Acknowledged by Kim Lee at")
+        expect(item(page, event).get_by_role("button", name="Acknowledged")).to_be_disabled()
+    expect(item(page, alarm)).not_to_contain_text("Missed while offline")
+    expect(item(page, missed)).to_contain_text("Missed while offline")
+    shots("feed-acknowledged-while-away")
+    # Neither the old alarm nor the replayed one, acknowledged meanwhile, rings; and the page
+    # was never reloaded (the count would start again from 0).
+    assert page.evaluate("window.buzzes.length") == 1
+
+    # A replayed alarm nobody acknowledged rings, once what was acknowledged is known.
+    link.cut()
+    expect(feed_state(page)).to_have_attribute("data-state", re.compile("reconnecting|polling"))
+    unanswered = post_alarm(district["gym_exit"], "door_forced")
+    link.wait_for_refusal(page)
+    link.restore()
+    expect(item(page, unanswered)).to_contain_text("Missed while offline")
+    page.wait_for_function("() => window.buzzes.length === 2")
+    assert page.errors == []
