@@ -24,7 +24,9 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
+from bench.alarm_fanout.district import SLUG, Audience, Bench, bench_setup
 from responder.embedded_redis import free_port
 from responder.embedded_redis import start as start_redis
 
@@ -33,7 +35,7 @@ PYTHON = sys.executable
 SINGLE_EVENTS, SINGLE_GAP = 20, 0.5
 BURST_EVENTS, BURST_RATE = 50, 10
 FLOOD_EVENTS, FLOOD_THREADS = 400, 8
-SLUG = "bench"
+DISTRICT_EVENTS, DISPATCH_SHARE = 1200, 0.1
 
 
 def main() -> None:
@@ -43,6 +45,8 @@ def main() -> None:
     # Production runs several API processes behind the proxy; one daphne runs a sync
     # view's database waits one GIL at a time.
     parser.add_argument("--api-processes", type=int, default=2)
+    # gunicorn (WSGI) serves HTTP, daphne the sockets, as the README deploys them.
+    parser.add_argument("--api-server", choices=["gunicorn", "daphne"], default="gunicorn")
     parser.add_argument("--client-processes", type=int, default=0, help="0: 1 per 500")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="alarm-fanout-") as tmp:
@@ -80,10 +84,20 @@ def pool_installed() -> bool:
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
     subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-    cookie, secret = setup_district()
+    bench = bench_setup()
     api_ports = [free_port() for _ in range(args.api_processes)]
     socket_ports = [free_port() for _ in range(args.socket_processes)]
-    daphnes = [daphne(port, tmp) for port in [*api_ports, *socket_ports]]
+    if args.api_server == "gunicorn":
+        api_ports = api_ports[:1]  # one master, its workers share the port
+        api = [gunicorn(api_ports[0], args.api_processes, tmp)]
+    else:
+        api = [daphne(port, tmp) for port in api_ports]
+    for process in api:
+        SERVERS[process.pid] = f"API ({args.api_server})"
+    sockets = [daphne(port, tmp) for port in socket_ports]
+    for process in sockets:
+        SERVERS[process.pid] = "socket daphnes"
+    daphnes = [*api, *sockets]
     reference_port = free_port()
     reference = subprocess.Popen(
         [PYTHON, "-m", "bench.alarm_fanout.reference", str(reference_port)]
@@ -91,17 +105,15 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     results = []
     try:
         wait_for_port(*api_ports, *socket_ports, reference_port)
-        poster = Poster(api_ports, secret)
-        if not poster.available():
-            print("No ingest endpoint yet: storing events through the ORM, then announce()")
-            poster = OrmPoster()
+        poster = Poster(api_ports, bench.secret)
         for count in args.clients:
             urls = [f"ws://127.0.0.1:{port}/ws/events" for port in socket_ports]
             results += measure(
-                "Responder", count, urls, poster.post, cookie=cookie, flood=poster.post,
-                processes=args.client_processes,
+                "Responder", count, urls, poster.post, cookie=bench.everyone.cookie,
+                flood=poster.post, processes=args.client_processes,
             )  # fmt: skip
-            results.append(rss_row(count, daphnes[len(api_ports) :]))
+            results.append(rss_row(count, sockets))
+            results += measure_district(count, urls, poster.post, bench)
             publish = ReferencePublisher(reference_port)
             results += measure(
                 "reference", count, [f"ws://127.0.0.1:{reference_port}/"], publish.post,
@@ -116,54 +128,22 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     report(results, args)
 
 
-# --- The district under test ---------------------------------------------------------
-
-
-def setup_district() -> tuple[str, str]:
-    import django
-
-    django.setup()
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth.models import User
-    from django.contrib.sessions.backends.db import SessionStore
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from accesslog.models import AccessSystem, Door
-    from maps.models import Building, Campus, District
-    from responder.middleware import SIGNED_IN_AT
-    from responder.models import Grant
-
-    district, _ = District.objects.get_or_create(name="Bench District")
-    campus, _ = Campus.objects.get_or_create(district=district, name="Bench Campus")
-    building, _ = Building.objects.get_or_create(campus=campus, name="Bench High")
-    system, _ = AccessSystem.objects.get_or_create(slug=SLUG, defaults={"name": "Bench"})
-    Door.objects.get_or_create(
-        system=system, external_id="door-1", defaults={"building": building, "name": "Gym"}
-    )
-    user, _ = User.objects.get_or_create(username="bench-officer")
-    Grant.objects.get_or_create(user=user, building=building, capabilities=["alarms"])
-    device = TOTPDevice.objects.create(user=user, name="bench")
-    session = SessionStore()
-    session.update(
-        {
-            SESSION_KEY: str(user.pk),
-            BACKEND_SESSION_KEY: "responder.backends.LockoutModelBackend",
-            HASH_SESSION_KEY: user.get_session_auth_hash(),
-            SIGNED_IN_AT: time.time(),
-            DEVICE_ID_SESSION_KEY: device.persistent_id,
-        }
-    )
-    session.save()
-    return f"sessionid={session.session_key}", system.webhook_secret
-
-
 def daphne(port: int, tmp: Path) -> subprocess.Popen:
     command = [
         PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
         "--websocket_connect_timeout", "60", "responder.asgi:application",
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, stdout=(tmp / f"daphne-{port}.log").open("w"))
+
+
+def gunicorn(port: int, workers: int, tmp: Path) -> subprocess.Popen:
+    command = [
+        PYTHON, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--worker-class", "gthread", "--threads", "4", "--keep-alive", "75",
+        "responder.wsgi:application",
+    ]  # fmt: skip
+    log = (tmp / f"gunicorn-{port}.log").open("w")
+    return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
 
 
 def wait_for_port(*ports: int) -> None:
@@ -192,20 +172,15 @@ class Poster:
         self.ports, self.secret, self.local = ports, secret, threading.local()
         self.turn = itertools.count()
 
-    def available(self) -> bool:
-        connection = http.client.HTTPConnection("127.0.0.1", self.ports[0])
-        connection.request("POST", f"/api/v1/access/{SLUG}/events", b"{}")
-        return connection.getresponse().status != 404
-
-    def post(self) -> tuple[int, float]:
-        body = json.dumps(
-            {
-                "source_event_id": secrets.token_hex(8),
-                "type": "door_forced",
-                "door": "door-1",
-                "occurred_at": datetime.now(UTC).isoformat(),
-            }
-        ).encode()
+    def post(self, event: dict | None = None) -> tuple[int, float]:
+        """Posts `event` (default: a door forced at Bench High); its seq and when sent."""
+        event = event or {
+            "source_event_id": secrets.token_hex(8),
+            "type": "door_forced",
+            "door": "door-1",
+            "occurred_at": datetime.now(UTC).isoformat(),
+        }
+        body = json.dumps(event).encode()
         stamp = str(int(time.time()))
         digest = hmac.new(self.secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
         headers = {
@@ -216,36 +191,16 @@ class Poster:
             port = self.ports[next(self.turn) % len(self.ports)]
             self.local.connection = http.client.HTTPConnection("127.0.0.1", port)
         sent = time.time()
-        self.local.connection.request("POST", f"/api/v1/access/{SLUG}/events", body, headers)
+        try:
+            self.local.connection.request("POST", f"/api/v1/access/{SLUG}/events", body, headers)
+        except ConnectionError:  # the server closed an idle keep-alive connection
+            self.local.connection.close()
+            self.local.connection.request("POST", f"/api/v1/access/{SLUG}/events", body, headers)
         response = self.local.connection.getresponse()
         answer = response.read()
         if response.status != 202:
             raise SystemExit(f"Ingest answered {response.status}: {answer[:200]!r}")
         return json.loads(answer)["seq"], sent
-
-
-class OrmPoster:
-    """Stand-in for the ingest service: store with the next seq, announce after commit."""
-
-    def post(self) -> tuple[int, float]:
-        from django.db import transaction
-        from django.db.models import Max
-        from django.utils import timezone
-
-        from accesslog.models import AccessSystem, Door, Event
-        from responder.events import announce
-
-        sent = time.time()
-        with transaction.atomic():
-            system = AccessSystem.objects.select_for_update().get(slug=SLUG)
-            seq = (Event.objects.aggregate(m=Max("seq"))["m"] or 0) + 1
-            event = Event.objects.create(
-                seq=seq, system=system, source_event_id=secrets.token_hex(8),
-                type="door_forced", severity="alarm", door=Door.objects.get(system=system),
-                door_external_id="door-1", occurred_at=timezone.now(),
-            )  # fmt: skip
-            transaction.on_commit(lambda: announce(event))
-        return seq, sent
 
 
 class ReferencePublisher:
@@ -282,26 +237,112 @@ def measure(
     for index in range(BURST_EVENTS):
         time.sleep(max(0, start + index / BURST_RATE - time.monotonic()))
         phases["burst 10/s"].append(post())
-    rate = None
+    rate = cpu = None
     if flood:
+        before = cpu_seconds(clients)
         start = time.monotonic()
         phases["flood"] = flood_posts(flood)
         rate = FLOOD_EVENTS / (time.monotonic() - start)
+        last = max(seq for seq, _ in phases["flood"])
+        wait_received(clients, [last] * len(clients))
+        cpu = {k: v - before.get(k, 0) for k, v in cpu_seconds(clients).items()}
     last = max(seq for sent in phases.values() for seq, _ in sent)
-    received, dead = stop_clients(clients, last)
+    logs, dead = stop_clients(clients, [last] * len(clients))
+    received = [log for process in logs for log in process]
+    rows = []
+    for phase, sent in phases.items():
+        sent_at = dict(sent)
+        expected = [(log, set(sent_at)) for log in received]
+        rows.append(row(server, count, phase, sent_at, expected, dead))
+        rows[-1]["ingest_per_s"] = rate if phase == "flood" else None
+    if cpu:
+        rows.append({"server": server, "clients": count, "phase": "cpu", "cpu": cpu})
+    return rows
+
+
+def measure_district(count: int, urls: list[str], post, bench: Bench) -> list:
+    """A flood of the simulator's mix of events (mostly badges) at the schools' doors, each
+    going to the sockets that may see it: dispatch (a tenth of the clients) sees every
+    school, the rest are spread over the schools, each seeing its own."""
+    import random
+
+    from accesslog.management.commands.simulate_doors import simulated_event
+
+    dispatch = round(count * DISPATCH_SHARE)
+    shares = [dispatch] + [
+        (count - dispatch) // len(bench.schools) + (i < (count - dispatch) % len(bench.schools))
+        for i in range(len(bench.schools))
+    ]
+    audiences = [bench.dispatch, *bench.schools]
+    clients = [
+        client
+        for audience, share in zip(audiences, shares, strict=True)
+        for client in start_clients(share, urls, audience.cookie, 1)
+    ]
+    post()  # warm-up, not counted
+    time.sleep(1)
+    rng = random.Random(7)
+    doors = [rng.choice(bench.doors) for _ in range(DISTRICT_EVENTS)]
+    events = [simulated_event(SimpleNamespace(external_id=door), rng) for door, _ in doors]
+    building_of = {
+        event["source_event_id"]: building
+        for event, (_, building) in zip(events, doors, strict=True)
+    }
+    before = cpu_seconds(clients)
+    start = time.monotonic()
+    posted = flood_posts(post, events)
+    rate = len(events) / (time.monotonic() - start)
+    sent = [(seq, at, building_of[event["source_event_id"]]) for (seq, at), event in posted]
+    expected = [_visible(sent, audience) for audience in audiences]
+    lasts = [max(seqs, default=0) for seqs in expected]
+    wait_received(clients, lasts)
+    cpu = {k: v - before.get(k, 0) for k, v in cpu_seconds(clients).items()}
+    logs, dead = stop_clients(clients, lasts)
+    receipts = [
+        (log, seqs) for process, seqs in zip(logs, expected, strict=True) for log in process
+    ]
+    result = row(
+        "Responder", count, "district flood", {seq: at for seq, at, _ in sent}, receipts, dead
+    )
+    result["ingest_per_s"] = rate
+    result["per_event"] = sum(
+        len(seqs) * share for seqs, share in zip(expected, shares, strict=True)
+    ) / len(sent)
     return [
-        row(server, count, phase, sent, received, dead, rate if phase == "flood" else None)
-        for phase, sent in phases.items()
+        result,
+        {
+            "server": "Responder",
+            "clients": count,
+            "phase": "district cpu",
+            "cpu": cpu,
+            "events": len(sent),
+        },
     ]
 
 
-def flood_posts(post) -> list:
+def _visible(sent: list[tuple[int, float, int]], audience: Audience) -> set[int]:
+    return {
+        seq
+        for seq, _, building in sent
+        if audience.buildings is None or building in audience.buildings
+    }
+
+
+def flood_posts(post, events: list[dict] | None = None) -> list:
+    """FLOOD_EVENTS of the default kind, or `events`, posted from FLOOD_THREADS threads;
+    with `events`, each result comes with its event."""
     sent: list = []
-    per_thread = FLOOD_EVENTS // FLOOD_THREADS
+    queue = iter(events if events is not None else [None] * FLOOD_EVENTS)
+    lock = threading.Lock()
 
     def work() -> None:
-        for _ in range(per_thread):
-            sent.append(post())
+        while True:
+            with lock:
+                event = next(queue, StopIteration)
+            if event is StopIteration:
+                return
+            result = post(event)
+            sent.append(result if events is None else (result, event))
 
     threads = [threading.Thread(target=work) for _ in range(FLOOD_THREADS)]
     for thread in threads:
@@ -330,36 +371,89 @@ def start_clients(
     return clients
 
 
-def stop_clients(clients: list[subprocess.Popen], last: int) -> tuple[list[list], int]:
-    received, dead = [], 0
+def wait_received(clients: list[subprocess.Popen], lasts: list[int]) -> None:
+    for client, last in zip(clients, lasts, strict=True):
+        client.stdin.write(f"wait {last}\n")
+        client.stdin.flush()
     for client in clients:
+        if client.stdout.readline().strip() != "done":
+            raise SystemExit("A load process stopped while waiting for events")
+
+
+def cpu_seconds(clients: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU time so far (user + system) of each part on this machine, by /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    mine = os.times()
+    parts = {"posting threads": mine.user + mine.system, "load clients": 0.0}
+    client_pids = {client.pid for client in clients}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+        except OSError:
+            continue
+        name, fields = rest.rsplit(") ", 1)
+        fields = fields.split()
+        seconds = sum(int(f) for f in fields[11:13]) / tick
+        part = _part(int(pid), int(fields[1]), name, client_pids)
+        if part:
+            parts[part] = parts.get(part, 0.0) + seconds
+    return parts
+
+
+SERVERS: dict[int, str] = {}  # pid -> part, for the CPU figures
+
+
+def _part(pid: int, ppid: int, name: str, client_pids: set[int]) -> str | None:
+    if pid in client_pids:
+        return "load clients"
+    if pid in SERVERS:
+        return SERVERS[pid]
+    if ppid in SERVERS:  # gunicorn's workers
+        return SERVERS[ppid]
+    if name.startswith("postgres"):
+        return "PostgreSQL"
+    if name.startswith("redis"):
+        return "Redis"
+    return None
+
+
+def stop_clients(
+    clients: list[subprocess.Popen], lasts: list[int]
+) -> tuple[list[list[list]], int]:
+    """Each process's clients' logs, once each has its last seq (or 60 s passed)."""
+    received, dead = [], 0
+    for client, last in zip(clients, lasts, strict=True):
         client.stdin.write(f"stop {last}\n")
         client.stdin.flush()
     for client in clients:
         result = json.loads(client.stdout.readline())
-        received += result["received"]
+        received.append(result["received"])
         dead += result["dead"]
         client.wait(timeout=30)
     return received, dead
 
 
-def row(server, count, phase, sent, received, dead, rate) -> dict:
-    sent_at = dict(sent)
-    latencies, lost, doubled = [], 0, 0
-    for log in received:
+def row(server, count, phase, sent_at: dict[int, float], receipts, dead) -> dict:
+    """Latency, lost, doubled and leaked (received but not the client's to see) over the
+    receipts: each client's log with the seqs it should have got."""
+    latencies, lost, doubled, leaked = [], 0, 0, 0
+    for log, expected in receipts:
         seen = Counter(seq for seq, _ in log if seq in sent_at)
-        lost += sum(1 for seq in sent_at if seq not in seen)
+        lost += sum(1 for seq in expected if seq not in seen)
         doubled += sum(n - 1 for n in seen.values())
-        latencies += [(at - sent_at[seq]) * 1000 for seq, at in log if seq in sent_at]
+        leaked += sum(1 for seq in seen if seq not in expected)
+        latencies += [(at - sent_at[seq]) * 1000 for seq, at in log if seq in expected]
     latencies.sort()
 
     def pct(p: float) -> float:
+        if not latencies:  # --clients 0: ingest alone
+            return float("nan")
         return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))]
 
     return {
-        "server": server, "clients": count, "phase": phase, "events": len(sent),
-        "p50": pct(50), "p95": pct(95), "p99": pct(99), "max": latencies[-1],
-        "lost": lost, "doubled": doubled, "dead": dead, "ingest_per_s": rate,
+        "server": server, "clients": count, "phase": phase, "events": len(sent_at),
+        "p50": pct(50), "p95": pct(95), "p99": pct(99), "max": pct(100),
+        "lost": lost, "doubled": doubled, "leaked": leaked, "dead": dead,
     }  # fmt: skip
 
 
@@ -375,7 +469,7 @@ def rss_row(count: int, processes: list[subprocess.Popen]) -> dict:
 
 def report(results: list[dict], args: argparse.Namespace) -> None:
     print(
-        f"\nAPI daphne processes: {args.api_processes}, socket daphne processes: "
+        f"\nAPI {args.api_server} processes: {args.api_processes}, socket daphne processes: "
         f"{args.socket_processes}, database pool: {os.environ['DB_POOL_SIZE']}, "
         f"load average: {os.getloadavg()[0]:.1f}\n"
     )
@@ -386,6 +480,15 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
     reference = {(r["clients"], r["phase"]): r for r in results if r["server"] == "reference"}
     extras = []
     for r in results:
+        if r["phase"].endswith("cpu"):
+            events = r.get("events", FLOOD_EVENTS)
+            spent = ", ".join(
+                f"{part} {seconds / events * 1000:.1f}"
+                for part, seconds in sorted(r["cpu"].items(), key=lambda item: -item[1])
+            )
+            flood = r["phase"].removesuffix(" cpu").replace("cpu", "flood")
+            extras.append(f"CPU ms per event, {flood} at {r['clients']} clients: {spent}")
+            continue
         if r["phase"] == "rss":
             extras.append(
                 f"daphne RSS at {r['clients']} clients: {r['rss']} MiB (peak {r['hwm']})"
@@ -395,8 +498,16 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
             f"| {r['server']} | {r['clients']} | {r['phase']} | {r['events']} | {r['p50']:.0f} "
             f"| {r['p95']:.0f} | {r['p99']:.0f} | {r['max']:.0f} | {r['lost']} | {r['doubled']} |"
         )
-        if r["ingest_per_s"]:
-            extras.append(f"ingested at {r['clients']} clients: {r['ingest_per_s']:.0f} events/s")
+        if r.get("ingest_per_s"):
+            extras.append(
+                f"ingested in the {r['phase']} at {r['clients']} clients: "
+                f"{r['ingest_per_s']:.0f} events/s"
+            )
+        if "per_event" in r:
+            extras.append(
+                f"{r['phase']}: {r['per_event']:.0f} sockets per event on average, "
+                f"{r['leaked']} frames to a socket that may not see them"
+            )
         ref = reference.get((r["clients"], r["phase"]))
         if r["server"] == "Responder" and ref:
             extras.append(

@@ -1,7 +1,7 @@
 """One load process: COUNT WebSocket clients that record when each event frame arrives.
 
 Prints "ready" once every client is connected (and, with --resume, live), then reads
-"stop LAST_SEQ" from stdin and prints {"received": [[seq, unix time], ...] per client} as JSON.
+"wait LAST_SEQ" (answered "done") and "stop LAST_SEQ" from stdin and prints {"received": [[seq, unix time], ...] per client} as JSON.
 
 The client is a bare asyncio Protocol, not the `websockets` client: on 2 cores a client
 costing ~50 µs a frame (a coroutine wake-up per message) measured itself more than the
@@ -146,18 +146,26 @@ async def main(args: argparse.Namespace) -> None:
     await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients)), 120)
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
-    # "stop LAST_SEQ": wait (bounded) until every client has LAST_SEQ, so a backlog still
-    # draining counts as latency, not as loss.
-    last = int((await loop.run_in_executor(None, sys.stdin.readline)).split()[1])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and any(
-        not c.closed.done() and (not c.log or c.log[-1][0] < last) for c in clients
-    ):
-        await asyncio.sleep(0.2)
+    # "wait LAST_SEQ" / "stop LAST_SEQ": wait (bounded) until every client has LAST_SEQ,
+    # so a backlog still draining counts as latency, not as loss; "wait" answers "done".
+    while True:
+        command, last = (await loop.run_in_executor(None, sys.stdin.readline)).split()
+        await received(clients, int(last))
+        if command == "stop":
+            break
+        print("done", flush=True)
     dead = sum(c.closed.done() for c in clients)
     for c in clients:
         c.transport.close()
     print(json.dumps({"received": [c.log for c in clients], "dead": dead}), flush=True)
+
+
+async def received(clients: list[Client], last: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(
+        not c.closed.done() and (not c.log or c.log[-1][0] < last) for c in clients
+    ):
+        await asyncio.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Two real daphne processes, a real Redis we can kill, real `websockets` clients."""
+"""Real daphne and gunicorn processes, a real Redis we can kill, real `websockets` clients."""
 
 import asyncio
 import json
@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
 
+from accesslog.signatures import HEADER, sign
 from responder import events
 from responder.embedded_redis import free_port
 from responder.embedded_redis import start as start_redis
@@ -57,20 +59,34 @@ def redis_server(tmp_path, settings):
     events._redis.cache_clear()
 
 
-@pytest.fixture
-def daphnes(redis_server, tmp_path):
+def serve(command: list[str], port: int, log: Path) -> subprocess.Popen:
+    """A real server process (daphne, gunicorn) on the test database and Redis."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "DJANGO_SETTINGS_MODULE": "responder.settings",
     }
+    process = subprocess.Popen(
+        [sys.executable, "-m", *command], cwd=ROOT, env=env, stderr=log.open("w")
+    )
+    wait_for(port)
+    return process
+
+
+def stop(*processes: subprocess.Popen) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def daphnes(redis_server, tmp_path):
     ports = [free_port(), free_port()]
     processes = [
-        subprocess.Popen(
+        serve(
             [
-                sys.executable,
-                "-m",
                 "daphne",
                 "-b",
                 "127.0.0.1",
@@ -80,19 +96,26 @@ def daphnes(redis_server, tmp_path):
                 "0",
                 "responder.asgi:application",
             ],
-            cwd=ROOT,
-            env=env,
-            stderr=(tmp_path / f"daphne-{port}.log").open("w"),
-        )  # fmt: skip
+            port,
+            tmp_path / f"daphne-{port}.log",
+        )
         for port in ports
     ]
-    for port in ports:
-        wait_for(port)
     yield ports
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.wait(timeout=20)
+    stop(*processes)
+
+
+@pytest.fixture
+def gunicorn(redis_server, tmp_path):
+    """HTTP as in production: WSGI workers beside the daphnes that hold the sockets."""
+    port = free_port()
+    command = [
+        "gunicorn", "-b", f"127.0.0.1:{port}", "--workers", "2",
+        "--worker-class", "gthread", "--threads", "2", "responder.wsgi:application",
+    ]  # fmt: skip
+    process = serve(command, port, tmp_path / "gunicorn.log")
+    yield port
+    stop(process)
 
 
 class Client:
@@ -176,3 +199,38 @@ async def test_every_client_gets_every_event_once_in_order_through_drops_and_a_r
         assert client.seqs == mine
     await first.drop()
     await second.drop()
+
+
+async def test_an_event_posted_to_the_wsgi_workers_reaches_a_socket_on_daphne(daphnes, gunicorn):
+    door = await database_sync_to_async(DoorFactory)(external_id="gym-east")
+    user = await database_sync_to_async(UserFactory)()
+    await database_sync_to_async(GrantFactory)(
+        user=user, capabilities=["alarms"], building=door.building
+    )
+    client = Client(await database_sync_to_async(signed_in)(user))
+    await client.connect(daphnes[0])
+    body = json.dumps(
+        {
+            "source_event_id": "lenel-77",
+            "type": "door_forced",
+            "door": "gym-east",
+            "occurred_at": "2026-11-29T07:00:00-06:00",
+        }
+    ).encode()
+
+    def post() -> tuple[int, dict]:
+        http = HTTPConnection("127.0.0.1", gunicorn, timeout=10)
+        headers = {
+            "Content-Type": "application/json",
+            HEADER: sign(body, door.system.webhook_secret),
+        }
+        http.request("POST", f"/api/v1/access/{door.system.slug}/events", body, headers)
+        response = http.getresponse()
+        return response.status, json.loads(response.read())
+
+    status, answer = await asyncio.to_thread(post)
+
+    assert status == 202
+    assert await client.has(answer["seq"])
+    assert client.seqs == [answer["seq"]]
+    await client.drop()
