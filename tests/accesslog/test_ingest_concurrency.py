@@ -9,8 +9,10 @@ from django.test import Client
 
 from accesslog.models import Event
 from accesslog.services import event_ingest
+from responder.incidents import EntryKind
+from responder.models import Incident, IncidentEntry, IncidentRule
 from tests.accesslog.ingest_helpers import event_json, post_event
-from tests.factories import AccessSystemFactory, DoorFactory
+from tests.factories import AccessSystemFactory, BuildingFactory, DoorFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,3 +85,25 @@ def test_an_ingest_waits_for_the_one_in_progress_and_numbers_after_it(system):
     thread.join()
 
     assert later["seq"] == first.seq + 1
+
+
+def test_concurrent_alarms_on_one_campus_open_one_incident_that_all_of_them_join(system):
+    IncidentRule.objects.create(name="Forced", event_types=["door_forced"])
+    first = system.doors.get()
+    # The same campus, another building: one incident per campus, not per building.
+    other_building = BuildingFactory(campus=first.building.campus)
+    for i in range(1, 6):
+        DoorFactory(system=system, external_id=f"gate-{i}", building=other_building)
+
+    def ingest(i: int) -> Event:
+        door = "panel1-door1" if i == 0 else f"gate-{i}"
+        return event_ingest(system=system, payload=event_json(source_event_id=f"f{i}", door=door))[
+            0
+        ]
+
+    stored = in_threads(6, ingest)
+
+    incident = Incident.objects.get()
+    assert incident.campus == first.building.campus
+    joined = IncidentEntry.objects.filter(incident=incident, kind=EntryKind.EVENT)
+    assert sorted(joined.values_list("event_id", flat=True)) == sorted(e.id for e in stored)
