@@ -218,8 +218,9 @@ def broadcast(kind: ChannelKind, message: dict) -> None:
 def announce(event: Event, *, may_have_incident: bool = True) -> None:
     """Call after the event's transaction commits.
 
-    The announcement carries the encoded frame and the building, so a process that has
-    delivered everything before it needs no database read; any other reads the rows.
+    The announcement carries the encoded frame and the building, so processes deliver it
+    without a database read: in seq order, one ahead of a missing seq waiting a moment
+    for it (responder/fanout.py); a seq never announced is read from the database.
     `may_have_incident=False` (no rule applied at ingest) skips looking for the
     incident the event opened or joined (only a rule does either at ingest).
     """

@@ -60,6 +60,9 @@ BATCH = 500
 # Seqs are handed out in commit order, so a hole is an ingest still committing; past
 # this long it was rolled back and is skipped.
 HOLE_GRACE_SECONDS = 1.0
+# Announcements from several API processes can reach Redis out of order: one ahead of a
+# missing seq waits this long for it, before the missing one is read from the database.
+ANNOUNCE_GAP_SECONDS = 0.2
 # The doorbell can ring unheard (Redis down, a dropped subscription): poll anyway.
 POLL_SECONDS = 5.0
 POLL_SECONDS_WITHOUT_REDIS = 1.0
@@ -91,6 +94,10 @@ class Fanout:
         self._hole_since: float | None = None
         # One delivery at a time: frames reach each socket in seq order.
         self._delivery = asyncio.Lock()
+        # Announced rows above the head, until the seqs before them are announced too.
+        self._announced_rows: dict[int, Row] = {}
+        self._draining: asyncio.Task | None = None
+        self._gap_check: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
         self._routes = self._handlers()
 
@@ -107,6 +114,8 @@ class Fanout:
             await asyncio.wait_for(self._subscribed.wait(), 2)
 
     async def stop(self) -> None:
+        if self._gap_check is not None:
+            self._gap_check.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -157,16 +166,38 @@ class Fanout:
         self._hole_since = None
         return rows
 
-    async def _deliver(self, rows: list[Row], *, announced: bool = False) -> None:
+    async def _deliver(self, rows: list[Row]) -> None:
         async with self._delivery:
             rows = [row for row in rows if row.seq > self.head]
-            if announced and rows and rows[0].seq != self.head + 1:
-                self._wake.set()
-            elif rows:
+            if rows:
                 await self._write(rows)
+
+    async def _drain(self) -> None:
+        """Announced rows go out in seq order, as long as they follow the head."""
+        async with self._delivery:
+            while rows := self._announced_in_order():
+                await self._write(rows)
+        # No await since the last look: a row still here waits behind a missing seq.
+        if self._announced_rows and self._gap_check is None:
+            loop = asyncio.get_running_loop()
+            self._gap_check = loop.call_later(ANNOUNCE_GAP_SECONDS, self._gap_expired)
+
+    def _announced_in_order(self) -> list[Row]:
+        rows, seq = [], self.head + 1
+        while row := self._announced_rows.pop(seq, None):
+            rows.append(row)
+            seq += 1
+        return rows
+
+    def _gap_expired(self) -> None:
+        self._gap_check = None
+        if self._announced_rows:
+            self._wake.set()  # the missing seq's announcement is lost: read the database
 
     async def _write(self, rows: list[Row]) -> None:
         first, self.head = rows[0].seq, rows[-1].seq
+        for seq in [seq for seq in self._announced_rows if seq <= self.head]:
+            del self._announced_rows[seq]  # delivered from the database meanwhile
         by_scope: dict[AlarmScope, list[Frame]] = {}
         for sock in list(self.sockets):
             if not sock.live or sock.cursor >= self.head:
@@ -231,14 +262,19 @@ class Fanout:
 
     def _announced(self, announcement: dict) -> None:
         seq = announcement["seq"]
-        if seq == self.head + 1 and "frame" in announcement:
-            # The next one in order: straight from the announcement, no database read.
-            row = Row(seq, announcement["building"], Frame(announcement["frame"]))
-            task = asyncio.create_task(self._deliver([row], announced=True))
-            self._tasks.append(task)
-            task.add_done_callback(self._tasks.remove)
-        elif seq > self.head:
-            self._wake.set()  # a gap: read what is missing from the database
+        if seq <= self.head:
+            return
+        if "frame" not in announcement:
+            self._wake.set()  # ingest could not render it: read it from the database
+            return
+        # Straight from the announcement, no database read, in seq order (_drain).
+        self._announced_rows[seq] = Row(
+            seq, announcement["building"], Frame(announcement["frame"])
+        )
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+            self._tasks.append(self._draining)
+            self._draining.add_done_callback(self._tasks.remove)
 
     # --- Notices: no seq, live sockets only ----------------------------------------------
 
