@@ -1,7 +1,8 @@
 """One load process: COUNT WebSocket clients that record when each event frame arrives.
 
 Prints "ready" once every client is connected (and, with --resume, live), then reads
-"wait LAST_SEQ" (answered "done") and "stop LAST_SEQ" from stdin and prints {"received": [[seq, unix time], ...] per client} as JSON.
+"wait LAST_SEQ" (answered "done") and "stop LAST_SEQ" from stdin; after "stop" it prints
+{"received": [[seq, unix time], ...] per client, "dead": n} as JSON.
 
 The client is a bare asyncio Protocol, not the `websockets` client: on 2 cores a client
 costing ~50 µs a frame (a coroutine wake-up per message) measured itself more than the
