@@ -7,6 +7,7 @@ import django_filters
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import Prefetch
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -17,8 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accesslog.directory import directory
 from accesslog.models import (
-    AccessSystem,
     Door,
     DoorCamera,
     DoorQuerySet,
@@ -91,7 +92,10 @@ class EventIngest(APIView):
         responses={202: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request, slug: str) -> Response:
-        system = get_object_or_404(AccessSystem, slug=slug)
+        lookups = directory()
+        system = lookups.access_system(slug)
+        if system is None:
+            raise Http404("No access system has this slug.")
         body = _body(request)
         if body is None:
             return Response({"detail": "Over 64 KiB."}, status=413)
@@ -105,7 +109,7 @@ class EventIngest(APIView):
             payload = json.loads(body)
         except ValueError:  # also bad UTF-8
             return Response({"body": ["Not valid JSON."]}, status=400)
-        event, created = event_ingest(system=system, payload=payload)
+        event, created = event_ingest(system=system, payload=payload, lookups=lookups)
         return Response({"id": event.id, "seq": event.seq}, status=202 if created else 200)
 
 

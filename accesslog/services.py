@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
+from accesslog.directory import Directory, directory
 from accesslog.models import SEVERITY_OF, AccessSystem, Door, Event, EventAck, Severity
 from accesslog.rendering import ack_record
 from accesslog.serializers import EventIngestSerializer
@@ -40,7 +41,9 @@ if TYPE_CHECKING:
 SEQ_LOCK_KEY = 0x5245_5350_5345_51  # "RESPSEQ"
 
 
-def event_ingest(*, system: AccessSystem, payload: Any) -> tuple[Event, bool]:
+def event_ingest(
+    *, system: AccessSystem, payload: Any, lookups: Directory | None = None
+) -> tuple[Event, bool]:
     """Validates and stores one event; returns (event, created).
 
     A `source_event_id` already stored for the system returns that event and False,
@@ -49,21 +52,18 @@ def event_ingest(*, system: AccessSystem, payload: Any) -> tuple[Event, bool]:
 
     Every ingest queues on the seq lock, so the transaction holding it does only what
     needs it: take the next seq and insert (and open an incident when a rule may apply).
-    The door, its cameras and the rules are read before; the payload is announced from
-    these objects after commit, without reading the event back.
+    The door, its cameras and the rules are read before, through `lookups` (the process's
+    accesslog.directory by default); the payload is announced from these objects after
+    commit, without reading the event back.
     """
     serializer = EventIngestSerializer(data=payload)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     # No look for a duplicate first: they are rare (a system's retries), and the unique
     # constraint finds them below, under the lock, with nothing kept.
-    door = (
-        Door.objects.select_related("building")
-        .prefetch_related("door_cameras")
-        .filter(system=system, external_id=data["door"])
-        .first()
-    )
-    rule = _incident_rule(door, data["type"])
+    lookups = lookups or directory()
+    door = lookups.door(system, data["door"])
+    rule = _incident_rule(door, data["type"], lookups)
     try:
         with transaction.atomic():
             _seq_lock()
@@ -86,13 +86,15 @@ def _stored(system: AccessSystem, source_event_id: str) -> Event | None:
     return Event.objects.filter(system=system, source_event_id=source_event_id).first()
 
 
-def _incident_rule(door: Door | None, event_type: str) -> IncidentRule | None:
-    """The rule `incident_for_alarm` would apply, read before the seq lock: most events
+def _incident_rule(door: Door | None, event_type: str, lookups: Directory) -> IncidentRule | None:
+    """The rule `incident_for_alarm` would apply, found before the seq lock: most events
     (badges) meet none and skip its queries under the lock. A rule enabled between this
     read and the commit applies from the next event on."""
     if door is None:
         return None
-    return incident_rule_for(campus_id=door.building.campus_id, event_type=event_type)
+    return incident_rule_for(
+        campus_id=door.building.campus_id, event_type=event_type, rules=lookups.incident_rules()
+    )
 
 
 def _seq_lock() -> None:

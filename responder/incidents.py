@@ -188,12 +188,19 @@ def incident_grants_expire() -> int:
     return ended
 
 
-def incident_rule_for(*, campus_id: int, event_type: str) -> IncidentRule | None:
-    """The enabled rule, for the campus or district-wide, that an event of this type meets."""
-    rules = IncidentRule.objects.filter(enabled=True).filter(
-        Q(campus__isnull=True) | Q(campus_id=campus_id)
+def incident_rule_for(
+    *, campus_id: int, event_type: str, rules: Iterable[IncidentRule] | None = None
+) -> IncidentRule | None:
+    """The enabled rule, for the campus or district-wide, that an event of this type meets.
+
+    `rules`: the enabled rules, when the caller holds them (ingest's accesslog.directory).
+    """
+    if rules is None:
+        rules = IncidentRule.objects.filter(enabled=True)
+    return next(
+        (r for r in rules if r.campus_id in (None, campus_id) and event_type in r.event_types),
+        None,
     )
-    return next((r for r in rules if event_type in r.event_types), None)
 
 
 @transaction.atomic
