@@ -164,7 +164,8 @@ export class CampusMap {
           this.showBuilding(building, floor);
           const marker = this.markers.get(`${kind}:${id}`);
           if (marker) {
-            this.map.setView(marker.getLatLng(), Math.max(this.map.getZoom(), 0));
+            // No animation: a tap right after the search must land on the pin, not on a moving map.
+            this.map.setView(marker.getLatLng(), Math.max(this.map.getZoom(), 0), { animate: false });
             marker.openTooltip();
           }
           return true;
