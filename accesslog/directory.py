@@ -10,7 +10,6 @@ or past MAX_AGE_SECONDS (a change no signal saw: a bulk update), it reads the da
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 import time
@@ -24,6 +23,7 @@ from django.dispatch import receiver
 
 from accesslog.models import AccessSystem, Door, DoorCamera
 from maps.models import Building
+from responder.celery import quick_redis
 from responder.models import IncidentRule
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def directory_changed(**_: object) -> None:
 
 def _version() -> bytes | None:
     try:
-        client = _client(settings.REDIS_URL)
+        client = quick_redis(settings.REDIS_URL)
         version = client.get(VERSION_KEY)
         if version is None:  # never set, or Redis restarted: a token no process holds
             client.set(VERSION_KEY, secrets.token_hex(8), nx=True)
@@ -118,14 +118,7 @@ def _version() -> bytes | None:
 
 def _bump() -> None:
     try:
-        _client(settings.REDIS_URL).set(VERSION_KEY, secrets.token_hex(8))
+        quick_redis(settings.REDIS_URL).set(VERSION_KEY, secrets.token_hex(8))
     except redis.RedisError as error:
         # Every process reads the database again within MAX_AGE_SECONDS anyway.
         logger.warning("Could not announce a directory change (%s)", error)
-
-
-@functools.cache
-def _client(url: str) -> redis.Redis:
-    # Keyed by URL: settings pointing elsewhere (tests) get a client of their own. Short
-    # timeouts: ingest must answer even when Redis is down.
-    return redis.Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.3)

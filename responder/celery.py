@@ -26,7 +26,7 @@ def task_send_now(task: Task, args: tuple, *, what: str, **options: object) -> b
     from django.conf import settings
 
     try:
-        if not _broker(settings.CELERY_BROKER_URL).ping():
+        if not quick_redis(settings.CELERY_BROKER_URL).ping():
             raise OSError("no answer")
         task.apply_async(args, retry=False, **options)
     except (redis.RedisError, OperationalError, OSError) as error:
@@ -36,6 +36,8 @@ def task_send_now(task: Task, args: tuple, *, what: str, **options: object) -> b
 
 
 @functools.cache
-def _broker(url: str) -> redis.Redis:
-    # Keyed by URL: settings pointing elsewhere (tests) get a client of their own.
+def quick_redis(url: str) -> redis.Redis:
+    """A client that fails fast (0.3 s) for what must answer now even with Redis down.
+
+    Keyed by URL: settings pointing elsewhere (tests) get a client of their own."""
     return redis.Redis.from_url(url, socket_timeout=0.3, socket_connect_timeout=0.3)
