@@ -87,12 +87,16 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         """A re-check's verdict: close, or carry on with the new scope."""
         if access.close_code:
             self.live = False
-            self.fanout.sockets.discard(self)
+            self.fanout.discard(self)
             await self.close(access.close_code)
             return
         narrowed = not _covers(access.scope, self.alarm_scope)
         self._take(access)
         if narrowed:
+            if self.live:
+                # The fan-out leaves a cursor behind over seqs the old scope does not see,
+                # but the new one may: the REST reload must reach the head.
+                self.cursor = max(self.cursor, self.fanout.head)
             # The client may hold events it can no longer see: it reloads over REST.
             await self.write([Frame(encode({"type": "reset", "seq": self.cursor}))])
 
@@ -120,6 +124,8 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     def _take(self, access: Access) -> None:
         self.user, self.user_id, self.alarm_scope = access.user, access.user.pk, access.scope
         self.incident_scope, self.camera_scope = access.incidents, access.cameras
+        if hasattr(self, "fanout"):
+            self.fanout.regroup()
         if access.recheck_at:
             self._after(_seconds_until(access.recheck_at), self._recheck_me)
 

@@ -2,10 +2,12 @@
 
 Per-socket delivery through the channel layer costs 10-30x a plain broadcast and drops
 messages over capacity (shared/notes/fanout-baselines.md). So each daphne process keeps
-its sockets here, reads each new event from the database once, encodes it once, and
-writes the frame to the sockets whose scope (held in memory) covers the event's building.
-A socket's `cursor` is the seq up to which it is served; frames go out only above it, so
-nothing is sent twice or out of order, and replay from the database fills any gap.
+its sockets here, grouped by alarm scope (held in memory), reads each new event from the
+database once, encodes it once, and writes the frame to the sockets whose scope covers
+the event's building; a group with nothing to see in a batch is not visited. A socket's
+`cursor` is the seq up to which it is served: frames go out only above it, so nothing is
+sent twice or out of order, and replay from the database fills any gap. A live socket's
+cursor may stay behind the head, over seqs its scope did not see.
 
 Notices (acknowledgements, incidents, cameras offline) come encoded, or are encoded here
 once, and go to the live sockets whose scopes, also held in memory, cover them.
@@ -87,6 +89,8 @@ class Socket(Protocol):
 class Fanout:
     def __init__(self) -> None:
         self.sockets: set[Socket] = set()
+        # `sockets` by alarm scope, built on the next write after any change (_grouped).
+        self._by_scope: dict[AlarmScope, list[Socket]] | None = None
         self.head = 0
         self.redis_up = False
         self._wake = asyncio.Event()
@@ -100,6 +104,26 @@ class Fanout:
         self._gap_check: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
         self._routes = self._handlers()
+
+    def add(self, sock: Socket) -> None:
+        self.sockets.add(sock)
+        self._by_scope = None
+
+    def discard(self, sock: Socket) -> None:
+        self.sockets.discard(sock)
+        self._by_scope = None
+
+    def regroup(self) -> None:
+        """A socket's alarm scope changed."""
+        self._by_scope = None
+
+    def _grouped(self) -> dict[AlarmScope, list[Socket]]:
+        # Replaced, never changed in place: a write under way keeps the groups it began with.
+        if self._by_scope is None:
+            self._by_scope = defaultdict(list)
+            for sock in self.sockets:
+                self._by_scope[sock.alarm_scope].append(sock)
+        return self._by_scope
 
     async def start(self) -> None:
         self.head = await database_sync_to_async(stored_head)()
@@ -198,19 +222,30 @@ class Fanout:
         first, self.head = rows[0].seq, rows[-1].seq
         for seq in [seq for seq in self._announced_rows if seq <= self.head]:
             del self._announced_rows[seq]  # delivered from the database meanwhile
-        by_scope: dict[AlarmScope, list[Frame]] = {}
-        for sock in list(self.sockets):
-            if not sock.live or sock.cursor >= self.head:
-                continue
-            if sock.cursor < first:
-                frames = by_scope.get(sock.alarm_scope)
-                if frames is None:
-                    frames = by_scope[sock.alarm_scope] = _frames(rows, sock.alarm_scope)
-            else:  # resumed from a seq another process had already served
-                frames = _frames([r for r in rows if r.seq > sock.cursor], sock.alarm_scope)
-            sock.cursor = self.head
+        # A group that sees none of these rows is not visited, and its cursors stay behind:
+        # every seq they lag by is one their scope did not see. So the next batch has
+        # nothing for them between cursor and `first`; an ack (`_acked`) still finds the
+        # sockets that have its event, since their group was served with it, cursor and
+        # all; and `_start` is unaffected, as cursors move here only once live. A `reset`
+        # is the exception: it needs the head (EventsConsumer.apply).
+        for scope, group in self._grouped().items():
+            frames = _frames(rows, scope)
             if frames:
-                await sock.write(frames)
+                for sock in group:
+                    await self._serve(sock, rows, first, scope, frames)
+
+    async def _serve(
+        self, sock: Socket, rows: list[Row], first: int, scope: AlarmScope, frames: list[Frame]
+    ) -> None:
+        if not sock.live or sock.cursor >= self.head:
+            return
+        # Resumed from a seq another process had already served, or the scope changed (an
+        # `apply`) while this write was under way.
+        if sock.cursor >= first or sock.alarm_scope != scope:
+            frames = _frames([r for r in rows if r.seq > sock.cursor], sock.alarm_scope)
+        sock.cursor = self.head
+        if frames:
+            await sock.write(frames)
 
     # --- Redis --------------------------------------------------------------------
 
@@ -370,7 +405,7 @@ async def join(sock: Socket) -> Fanout:
             fanout = Fanout()
             await fanout.start()
             _fanouts[loop] = fanout
-        fanout.sockets.add(sock)
+        fanout.add(sock)
         sock.cursor = fanout.head
         return fanout
 
@@ -381,7 +416,7 @@ async def leave(sock: Socket) -> None:
         fanout = _fanouts.get(loop)
         if fanout is None:
             return
-        fanout.sockets.discard(sock)
+        fanout.discard(sock)
         if not fanout.sockets:
             # No sockets, no subscriber: idle processes (and finished tests) hold nothing.
             del _fanouts[loop]

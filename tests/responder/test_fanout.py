@@ -1,30 +1,44 @@
-"""The fan-out's ordering of announcements, in memory: no database, no Redis."""
+"""The fan-out in memory (no database, no Redis): announcement order, scope groups, acks."""
 
 import asyncio
 import json
+from types import SimpleNamespace
 
 from responder import fanout
-from responder.events import EVERYWHERE, channel
+from responder.consumers import EventsConsumer
+from responder.events import EVERYWHERE, Access, AlarmScope, channel
 from responder.wire import Frame
 
 
 class Tablet:
-    """A live socket that may see every building and keeps the seqs it is sent."""
+    """A live socket that keeps the frames it is sent, and the seqs of its events."""
 
-    session_key, user_id, incident_scope, camera_scope = None, 1, None, EVERYWHERE
-    alarm_scope, live = EVERYWHERE, True
+    session_key, user_id, incident_scope, camera_scope, live = None, 1, None, EVERYWHERE, True
 
-    def __init__(self, cursor: int) -> None:
-        self.cursor, self.seqs = cursor, []
+    def __init__(self, cursor: int, alarm_scope: AlarmScope = EVERYWHERE) -> None:
+        self.cursor, self.alarm_scope, self.frames = cursor, alarm_scope, []
 
     async def write(self, frames: list[Frame]) -> None:
-        self.seqs += [json.loads(frame.text)["seq"] for frame in frames]
+        self.frames += [json.loads(frame.text) for frame in frames]
+
+    @property
+    def seqs(self) -> list[int]:
+        return [frame["seq"] for frame in self.frames if frame["type"] == "event"]
 
 
-def announce(hub: fanout.Fanout, seq: int) -> None:
+def publish(hub: fanout.Fanout, kind: str, data: dict) -> None:
+    message = {"type": "message", "channel": channel(kind).encode(), "data": json.dumps(data)}
+    hub._on_message(message)
+
+
+def announce(hub: fanout.Fanout, seq: int, building: int = 1) -> None:
     frame = json.dumps({"type": "event", "seq": seq, "event": {"id": seq}})
-    data = json.dumps({"seq": seq, "building": 1, "frame": frame})
-    hub._on_message({"type": "message", "channel": channel("events").encode(), "data": data})
+    publish(hub, "events", {"seq": seq, "building": building, "frame": frame})
+
+
+def acknowledge(hub: fanout.Fanout, seq: int, building: int) -> None:
+    frame = json.dumps({"type": "ack", "seq": seq, "event": seq, "acks": []})
+    publish(hub, "acks", {"seq": seq, "building": building, "frame": frame})
 
 
 async def settled() -> None:
@@ -37,7 +51,7 @@ async def test_announcements_out_of_order_go_out_in_order_from_the_announcements
     hub = fanout.Fanout()
     hub.head = 10
     tablet = Tablet(cursor=10)
-    hub.sockets.add(tablet)
+    hub.add(tablet)
 
     announce(hub, 12)  # two API processes: the later commit's doorbell rang first
     await settled()
@@ -57,7 +71,7 @@ async def test_a_seq_never_announced_is_read_from_the_database_after_a_moment(mo
     hub = fanout.Fanout()
     hub.head = 10
     tablet = Tablet(cursor=10)
-    hub.sockets.add(tablet)
+    hub.add(tablet)
 
     announce(hub, 12)  # 11's doorbell was lost
     await settled()
@@ -66,4 +80,100 @@ async def test_a_seq_never_announced_is_read_from_the_database_after_a_moment(mo
 
     assert hub._wake.is_set()  # the pump reads 11 (and 12) from the database
     assert tablet.seqs == []
+    await hub.stop()
+
+
+async def test_a_socket_is_not_visited_for_events_its_scope_does_not_see():
+    hub = fanout.Fanout()
+    hub.head = 10
+    dispatch, guard = Tablet(cursor=10), Tablet(cursor=10, alarm_scope=frozenset({2}))
+    hub.add(dispatch)
+    hub.add(guard)
+
+    for seq in (11, 12, 13):
+        announce(hub, seq, building=1)
+        await settled()
+    assert dispatch.seqs == [11, 12, 13]
+    assert guard.frames == []
+    assert guard.cursor == 10  # not even its cursor was touched
+
+    announce(hub, 14, building=2)
+    announce(hub, 15, building=1)
+    await settled()
+    assert dispatch.seqs == [11, 12, 13, 14, 15]
+    assert guard.seqs == [14]
+    assert guard.cursor == 15
+    await hub.stop()
+
+
+async def test_a_socket_whose_scope_changed_gets_its_new_buildings_events():
+    hub = fanout.Fanout()
+    hub.head = 10
+    guard = Tablet(cursor=10, alarm_scope=frozenset({2}))
+    hub.add(guard)
+    announce(hub, 11, building=1)
+    await settled()
+
+    guard.alarm_scope = frozenset({1, 2})  # as EventsConsumer._take does
+    hub.regroup()
+    for seq, building in [(12, 1), (13, 3), (14, 2)]:  # one batch each
+        announce(hub, seq, building)
+        await settled()
+
+    assert guard.seqs == [12, 14]
+    await hub.stop()
+
+
+async def test_a_socket_behind_on_unseen_seqs_gets_the_acks_of_events_it_has_and_no_others():
+    hub = fanout.Fanout()
+    hub.head = 10
+    guard = Tablet(cursor=10, alarm_scope=frozenset({2}))
+    hub.add(guard)
+    announce(hub, 11, building=2)
+    announce(hub, 12, building=1)
+    await settled()
+    assert guard.cursor == 12  # both in one batch
+
+    announce(hub, 13, building=1)
+    await settled()
+    assert guard.cursor == 12
+
+    acknowledge(hub, 11, building=2)
+    acknowledge(hub, 13, building=1)
+    await settled()
+    assert [(f["type"], f["seq"]) for f in guard.frames] == [("event", 11), ("ack", 11)]
+
+    guard.alarm_scope = frozenset({1, 2})  # 13 is in scope now, but never reached it
+    hub.regroup()
+    acknowledge(hub, 13, building=1)
+    await settled()
+    assert [(f["type"], f["seq"]) for f in guard.frames] == [("event", 11), ("ack", 11)]
+    await hub.stop()
+
+
+async def test_a_reset_reaches_the_head_past_seqs_the_old_scope_did_not_see():
+    # A guard moved from building 2 to building 1: the REST reload up to the reset's seq
+    # must include building 1's events the fan-out passed it by.
+    hub = fanout.Fanout()
+    hub.head = 10
+    consumer = EventsConsumer()
+    consumer.fanout, consumer._timers = hub, []
+    consumer.cursor, consumer.live, consumer.alarm_scope = 10, True, frozenset({2})
+    sent = []
+
+    async def write(frames: list[Frame]) -> None:
+        sent.extend(json.loads(frame.text) for frame in frames)
+
+    consumer.write = write
+    hub.add(consumer)
+    announce(hub, 11, building=1)
+    await settled()
+    assert consumer.cursor == 10
+
+    await consumer.apply(Access(None, SimpleNamespace(pk=1), frozenset({1})))
+
+    assert sent == [{"type": "reset", "seq": 11}]
+    announce(hub, 12, building=1)
+    await settled()
+    assert sent[-1]["seq"] == 12
     await hub.stop()
