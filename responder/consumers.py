@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlparse
 
@@ -41,6 +42,7 @@ RESUME_WAIT_SECONDS = 0.5
 class EventsConsumer(AsyncJsonWebsocketConsumer):
     # Frames come from the process's fan-out, not the channel layer: no channel per socket.
     channel_layer_alias = "none"
+    _direct: Callable[[bytes], bool] | None = None
 
     async def connect(self) -> None:
         self.session_key: str | None = self.scope["session"].session_key
@@ -77,8 +79,12 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     # --- Called by the fan-out -------------------------------------------------------
 
+    def send_now(self, wire: bytes) -> bool:
+        """Whole frames straight to daphne's socket, if it can take them now."""
+        return self._direct is not None and self._direct(wire)
+
     async def write(self, frames: list[Frame]) -> None:
-        if self._direct and self._direct(b"".join(frame.wire for frame in frames)):
+        if self.send_now(b"".join(frame.wire for frame in frames)):
             return
         for frame in frames:
             await self.base_send({"type": "websocket.send", "text": frame.text})

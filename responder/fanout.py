@@ -82,6 +82,7 @@ class Socket(Protocol):
     cursor: int
     live: bool
 
+    def send_now(self, wire: bytes) -> bool: ...
     async def write(self, frames: list[Frame]) -> None: ...
     async def apply(self, access: Access) -> None: ...
 
@@ -230,22 +231,23 @@ class Fanout:
         # is the exception: it needs the head (EventsConsumer.apply).
         for scope, group in self._grouped().items():
             frames = _frames(rows, scope)
-            if frames:
-                for sock in group:
-                    await self._serve(sock, rows, first, scope, frames)
-
-    async def _serve(
-        self, sock: Socket, rows: list[Row], first: int, scope: AlarmScope, frames: list[Frame]
-    ) -> None:
-        if not sock.live or sock.cursor >= self.head:
-            return
-        # Resumed from a seq another process had already served, or the scope changed (an
-        # `apply`) while this write was under way.
-        if sock.cursor >= first or sock.alarm_scope != scope:
-            frames = _frames([r for r in rows if r.seq > sock.cursor], sock.alarm_scope)
-        sock.cursor = self.head
-        if frames:
-            await sock.write(frames)
+            if not frames:
+                continue
+            wire = b"".join(frame.wire for frame in frames)  # the group's bytes, joined once
+            for sock in group:
+                if not sock.live or sock.cursor >= self.head:
+                    continue
+                if sock.cursor < first and sock.alarm_scope == scope:
+                    sock.cursor = self.head
+                    if not sock.send_now(wire):
+                        await sock.write(frames)
+                    continue
+                # Resumed from a seq another process had already served, or the scope changed
+                # (an `apply`) while this write was under way.
+                own = _frames([r for r in rows if r.seq > sock.cursor], sock.alarm_scope)
+                sock.cursor = self.head
+                if own:
+                    await sock.write(own)
 
     # --- Redis --------------------------------------------------------------------
 

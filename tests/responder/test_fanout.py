@@ -18,6 +18,9 @@ class Tablet:
     def __init__(self, cursor: int, alarm_scope: AlarmScope = EVERYWHERE) -> None:
         self.cursor, self.alarm_scope, self.frames = cursor, alarm_scope, []
 
+    def send_now(self, wire: bytes) -> bool:
+        return False  # as off daphne: every frame through `write`
+
     async def write(self, frames: list[Frame]) -> None:
         self.frames += [json.loads(frame.text) for frame in frames]
 
