@@ -49,12 +49,19 @@ async def settled() -> None:
         await asyncio.sleep(0)
 
 
+def hub_at(head: int, *sockets: object) -> fanout.Fanout:
+    """A fan-out whose head is `head`, with these sockets joined."""
+    hub = fanout.Fanout()
+    hub.head = head
+    for sock in sockets:
+        hub.add(sock)
+    return hub
+
+
 async def test_announcements_out_of_order_go_out_in_order_from_the_announcements():
     # No database in this test: a read from it would fail, so the frames are the announced ones.
-    hub = fanout.Fanout()
-    hub.head = 10
     tablet = Tablet(cursor=10)
-    hub.add(tablet)
+    hub = hub_at(10, tablet)
 
     announce(hub, 12)  # two API processes: the later commit's doorbell rang first
     await settled()
@@ -71,10 +78,8 @@ async def test_announcements_out_of_order_go_out_in_order_from_the_announcements
 
 async def test_a_seq_never_announced_is_read_from_the_database_after_a_moment(monkeypatch):
     monkeypatch.setattr(fanout, "ANNOUNCE_GAP_SECONDS", 0.05)
-    hub = fanout.Fanout()
-    hub.head = 10
     tablet = Tablet(cursor=10)
-    hub.add(tablet)
+    hub = hub_at(10, tablet)
 
     announce(hub, 12)  # 11's doorbell was lost
     await settled()
@@ -87,11 +92,8 @@ async def test_a_seq_never_announced_is_read_from_the_database_after_a_moment(mo
 
 
 async def test_a_socket_is_not_visited_for_events_its_scope_does_not_see():
-    hub = fanout.Fanout()
-    hub.head = 10
     dispatch, guard = Tablet(cursor=10), Tablet(cursor=10, alarm_scope=frozenset({2}))
-    hub.add(dispatch)
-    hub.add(guard)
+    hub = hub_at(10, dispatch, guard)
 
     for seq in (11, 12, 13):
         announce(hub, seq, building=1)
@@ -110,10 +112,8 @@ async def test_a_socket_is_not_visited_for_events_its_scope_does_not_see():
 
 
 async def test_a_socket_whose_scope_changed_gets_its_new_buildings_events():
-    hub = fanout.Fanout()
-    hub.head = 10
     guard = Tablet(cursor=10, alarm_scope=frozenset({2}))
-    hub.add(guard)
+    hub = hub_at(10, guard)
     announce(hub, 11, building=1)
     await settled()
 
@@ -128,10 +128,8 @@ async def test_a_socket_whose_scope_changed_gets_its_new_buildings_events():
 
 
 async def test_a_socket_behind_on_unseen_seqs_gets_the_acks_of_events_it_has_and_no_others():
-    hub = fanout.Fanout()
-    hub.head = 10
     guard = Tablet(cursor=10, alarm_scope=frozenset({2}))
-    hub.add(guard)
+    hub = hub_at(10, guard)
     announce(hub, 11, building=2)
     announce(hub, 12, building=1)
     await settled()
@@ -157,8 +155,7 @@ async def test_a_socket_behind_on_unseen_seqs_gets_the_acks_of_events_it_has_and
 async def test_a_reset_reaches_the_head_past_seqs_the_old_scope_did_not_see():
     # A guard moved from building 2 to building 1: the REST reload up to the reset's seq
     # must include building 1's events the fan-out passed it by.
-    hub = fanout.Fanout()
-    hub.head = 10
+    hub = hub_at(10)
     consumer = EventsConsumer()
     consumer.fanout, consumer._timers = hub, []
     consumer.cursor, consumer.live, consumer.alarm_scope = 10, True, frozenset({2})
