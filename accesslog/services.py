@@ -30,7 +30,7 @@ from accesslog.serializers import EventIngestSerializer
 from responder import events
 from responder.celery import task_send_now
 from responder.incidents import incident_for_alarm, incident_rule_for
-from responder.models import IncidentRule
+from responder.models import IncidentRule, PendingPush
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -125,14 +125,16 @@ def _event_create(system: AccessSystem, door: Door | None, data: dict) -> Event:
 
 
 def event_announce(event: Event, *, may_have_incident: bool = True) -> None:
-    """After commit: ring the sockets' doorbell and queue the pushes. Best effort: the
-    event is stored, and sockets replay from the database whatever a doorbell missed."""
+    """After commit: ring the sockets' doorbell and queue the pushes. Neither may fail the
+    ingest: sockets replay from the database whatever a doorbell missed, and a push the
+    broker did not take waits as a PendingPush (beat's push_pending_send queues it)."""
     events.announce(event, may_have_incident=may_have_incident)
     if event.severity == Severity.INFO:
         return  # stored and searchable, not pushed
     from responder.tasks import push_event
 
-    task_send_now(push_event, (event.id,), what=f"Push for event {event.seq}")
+    if not task_send_now(push_event, (event.id,), what=f"Push for event {event.seq}"):
+        PendingPush.objects.create(event=event)  # queued once the broker answers again
 
 
 def event_ack(*, event: Event, user: AbstractBaseUser) -> tuple[EventAck, bool]:

@@ -230,6 +230,16 @@ class PushSubscription(models.Model):
         return f"{self.user}: {self.endpoint[:60]}"
 
 
+class PendingPush(models.Model):
+    """An event whose push ingest could not queue: the broker did not answer."""
+
+    event = models.OneToOneField("accesslog.Event", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Push pending for event {self.event_id}"
+
+
 class IncidentRule(models.Model):
     """An alarm that opens an incident on its campus when none is open there."""
 

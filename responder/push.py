@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import redis
 from cryptography.hazmat.primitives import serialization
@@ -19,7 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from py_vapid import Vapid02
 from py_vapid.utils import b64urlencode
 from pywebpush import WebPushException, webpush
@@ -27,7 +30,7 @@ from pywebpush import WebPushException, webpush
 from accesslog.models import Event, Severity
 from accesslog.rendering import event_payloads, with_payload_relations
 from responder.incidents import incident_payload
-from responder.models import Incident, PushSubscription
+from responder.models import Incident, PendingPush, PushSubscription
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,27 @@ def push_event(event: Event, *, subscription_ids: list[int] | None = None) -> Pu
         outcome.sent += result == "sent"
         outcome.removed += result == "removed"
     return outcome
+
+
+def push_pending_queue(*, limit: int = 500) -> int:
+    """Queues the pushes ingest could not (its broker did not answer), oldest first; those
+    past their TTL are dropped, as the push service would drop them. At least once: a row
+    goes only with its task queued, and the door's window absorbs a repeat."""
+    from responder.tasks import push_event
+
+    now, queued = timezone.now(), 0
+    with transaction.atomic():
+        pending = list(
+            PendingPush.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event")
+            .order_by("id")[:limit]
+        )
+        for row in pending:
+            if now - row.event.received_at <= timedelta(seconds=TTL_SECONDS[row.event.severity]):
+                push_event.delay(row.event_id)
+                queued += 1
+        PendingPush.objects.filter(pk__in=[row.pk for row in pending]).delete()
+    return queued
 
 
 def push_incident(incident: Incident, *, user_ids: list[int] | None = None) -> PushOutcome:

@@ -157,6 +157,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "live-clean-up": {"task": "cameras.tasks.live_clean_up", "schedule": 60},
     "incident-grants-expire": {"task": "responder.tasks.incident_grants_expire", "schedule": 60},
+    # Pushes ingest could not queue while the broker was down.
+    "push-pending": {"task": "responder.tasks.push_pending_send", "schedule": 15},
 }
 
 # Live video (cameras/live.py): every daphne and video worker must share LIVE_ROOT.

@@ -34,5 +34,10 @@ def push_incident(incident_id: int, user_ids: list[int] | None = None) -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def push_pending_send() -> int:
+    return push.push_pending_queue()
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def incident_grants_expire() -> int:
     return incidents.incident_grants_expire()

@@ -1,18 +1,24 @@
+import json
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
-from accesslog.models import DoorCamera, EventType, Severity
+from accesslog.models import DoorCamera, Event, EventType, Severity
 from accesslog.rendering import event_payloads
+from accesslog.services import event_ingest
 from responder import push
-from responder.celery import app
+from responder.celery import app, quick_redis
+from responder.embedded_redis import free_port
 from responder.incidents import incident_open
-from responder.models import PushSubscription
+from responder.models import PendingPush, PushSubscription
 from responder.tasks import push_event as push_event_task
+from responder.tasks import push_pending_send
 from tests.factories import (
     BuildingFactory,
     CameraFactory,
@@ -242,6 +248,62 @@ def test_the_push_task_runs_on_a_real_worker(service, door):
         received = service.wait_for(1)
 
     assert browser.decrypt(received[0])["seq"] == event.seq
+
+
+def forced(door, source_event_id: str) -> Event:
+    payload = {
+        "source_event_id": source_event_id,
+        "type": "door_forced",
+        "door": door.external_id,
+        "occurred_at": timezone.now().isoformat(),
+    }
+    return event_ingest(system=door.system, payload=payload)[0]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_push_the_broker_could_not_take_at_ingest_goes_once_it_answers(service, door, settings):
+    browser = officer_with_phone(service, door.building)
+    broker = settings.CELERY_BROKER_URL
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens
+
+    event = forced(door, "while-the-broker-was-down")  # autocommit: announced at once
+
+    assert PendingPush.objects.filter(event=event).exists()
+    settings.CELERY_BROKER_URL = broker
+    with start_worker(app, pool="threads", queues=["default"], perform_ping_check=False):
+        assert push_pending_send() == 1
+        received = service.wait_for(1)
+
+    assert browser.decrypt(received[0])["seq"] == event.seq
+    assert not PendingPush.objects.exists()
+
+
+def test_a_push_is_left_pending_only_when_the_broker_did_not_answer(
+    door, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        forced(door, "broker-up")
+
+    assert not PendingPush.objects.exists()
+
+
+def test_a_pending_push_past_its_ttl_is_dropped_not_sent(door, settings):
+    stale, fresh = store_event(door), store_event(door, type="intercom_call", severity="notice")
+    Event.objects.filter(pk=stale.pk).update(received_at=timezone.now() - timedelta(hours=2))
+    PendingPush.objects.create(event=stale)
+    PendingPush.objects.create(event=fresh)
+    broker = quick_redis(settings.CELERY_BROKER_URL)
+    before = broker.llen("default")
+
+    assert push.push_pending_queue() == 1
+
+    # The tasks it queued, newest first, as the worker would read them from the broker.
+    queued = [json.loads(m)["headers"] for m in broker.lrange("default", 0, -before - 1)]
+    assert [(h["task"], h["argsrepr"]) for h in queued] == [
+        ("responder.tasks.push_event", f"({fresh.id},)")
+    ]
+    assert not PendingPush.objects.exists()
 
 
 def test_a_dev_machine_derives_one_stable_key_and_production_needs_one(settings):
