@@ -43,6 +43,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     # Frames come from the process's fan-out, not the channel layer: no channel per socket.
     channel_layer_alias = "none"
     _direct: Callable[[bytes], bool] | None = None
+    fanout: fanout.Fanout | None = None  # set once joined
 
     async def connect(self) -> None:
         self.session_key: str | None = self.scope["session"].session_key
@@ -130,7 +131,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     def _take(self, access: Access) -> None:
         self.user, self.user_id, self.alarm_scope = access.user, access.user.pk, access.scope
         self.incident_scope, self.camera_scope = access.incidents, access.cameras
-        if hasattr(self, "fanout"):
+        if self.fanout is not None:
             self.fanout.regroup()
         if access.recheck_at:
             self._after(_seconds_until(access.recheck_at), self._recheck_me)

@@ -11,7 +11,6 @@ client that missed one finds the same facts over REST.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -36,6 +35,7 @@ from cameras.models import Camera
 from maps.models import Building
 from responder.access import active_grants, scope_q
 from responder.capabilities import VIEWING, Capability
+from responder.celery import quick_redis
 from responder.middleware import SIGNED_IN_AT
 
 if TYPE_CHECKING:
@@ -201,16 +201,11 @@ def channel(kind: ChannelKind) -> str:
     return f"responder.{kind}.{db}"
 
 
-@functools.cache
-def _redis() -> redis.Redis:
-    # Short timeouts: ingest must answer even when Redis is down (delivery then polls).
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
-
-
 def broadcast(kind: ChannelKind, message: dict) -> None:
     """Ring the doorbell on every daphne process. Never raises: the database is the truth."""
     try:
-        _redis().publish(channel(kind), json.dumps(message))
+        # Fail-fast: ingest must answer even when Redis is down (delivery then polls).
+        quick_redis(settings.REDIS_URL).publish(channel(kind), json.dumps(message))
     except redis.RedisError as error:
         logger.warning("Could not publish on %s (%s); sockets will poll", kind, error)
 

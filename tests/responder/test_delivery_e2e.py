@@ -51,12 +51,10 @@ def redis_server(tmp_path, settings):
     port = free_port()
     server = start_redis(port, str(tmp_path))
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
-    events._redis.cache_clear()
     holder = {"server": server, "port": port}
     yield holder
     holder["server"].terminate()
     holder["server"].wait(timeout=10)
-    events._redis.cache_clear()
 
 
 def serve(command: list[str], port: int, log: Path) -> subprocess.Popen:
