@@ -39,7 +39,7 @@ from tests.factories import (
     GrantFactory,
     UserFactory,
 )
-from tests.responder.test_delivery_e2e import database_url
+from tests.servers import database_url
 from tests.signin_helpers import code_for, usable_device
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,118 +2,19 @@
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from http.client import HTTPConnection
-from pathlib import Path
 
 import pytest
 import websockets
 from channels.db import database_sync_to_async
-from django.conf import settings
-from django.db import connection
 
 from accesslog.signatures import HEADER, sign
 from responder import events
-from responder.embedded_redis import free_port
 from responder.embedded_redis import start as start_redis
 from tests.factories import DoorFactory, GrantFactory, UserFactory
 from tests.responder.test_events_socket import signed_in, store_event
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def wait_for(port: int) -> None:
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
-
-
-@pytest.fixture
-def redis_server(tmp_path, settings):
-    port = free_port()
-    server = start_redis(port, str(tmp_path))
-    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
-    holder = {"server": server, "port": port}
-    yield holder
-    holder["server"].terminate()
-    holder["server"].wait(timeout=10)
-
-
-def serve(command: list[str], port: int, log: Path) -> subprocess.Popen:
-    """A real server process (daphne, gunicorn) on the test database and Redis."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DJANGO_SETTINGS_MODULE": "responder.settings",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", *command], cwd=ROOT, env=env, stderr=log.open("w")
-    )
-    wait_for(port)
-    return process
-
-
-def stop(*processes: subprocess.Popen) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.wait(timeout=20)
-
-
-@pytest.fixture
-def daphnes(redis_server, tmp_path):
-    ports = [free_port(), free_port()]
-    processes = [
-        serve(
-            [
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-v",
-                "0",
-                "responder.asgi:application",
-            ],
-            port,
-            tmp_path / f"daphne-{port}.log",
-        )
-        for port in ports
-    ]
-    yield ports
-    stop(*processes)
-
-
-@pytest.fixture
-def gunicorn(redis_server, tmp_path):
-    """HTTP as in production: WSGI workers beside the daphnes that hold the sockets."""
-    port = free_port()
-    command = [
-        "gunicorn", "-b", f"127.0.0.1:{port}", "--workers", "2",
-        "--worker-class", "gthread", "--threads", "2", "responder.wsgi:application",
-    ]  # fmt: skip
-    process = serve(command, port, tmp_path / "gunicorn.log")
-    yield port
-    stop(process)
 
 
 class Client:

@@ -28,7 +28,6 @@ from tests.factories import (
     event_store,
     sign_in_verified,
 )
-from tests.responder.test_delivery_e2e import daphnes, redis_server  # noqa: F401
 from tests.responder.test_events_socket import resumed, signed_in, socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
