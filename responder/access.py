@@ -32,6 +32,19 @@ def capabilities(user: AbstractBaseUser | AnonymousUser) -> set[str]:
     return {cap for grant in active_grants(user) for cap in grant.capabilities}
 
 
+def is_district_it(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Superusers, and holders of `manage` over the whole district: IT's warnings reach them."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return any(
+        Capability.MANAGE in grant.capabilities
+        and not (grant.campus_id or grant.building_id or grant.tags.all())
+        for grant in active_grants(user)
+    )
+
+
 def scope_q(
     user: AbstractBaseUser | AnonymousUser,
     *capabilities: Capability,

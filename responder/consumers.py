@@ -12,7 +12,9 @@ who has acknowledged event N so far, once the client has event N;
 `{"type": "incident", "incident": {...}}` an incident the user runs or responds to changed;
 `{"type": "camera", "severity": "warning", "state": "offline", "camera": {"id", "name",
 "building", "floor"}, "stream": "main" | "sub", "reason": "...", "at": "..."}` a camera the
-user may watch went offline. Shapes: the TypedDicts in responder/events.py.
+user may watch went offline;
+`{"type": "warning", "kind": "...", "text": "...", "details": {...}, "at": "..."}` to
+district IT only: something they must act on (responder.events.it_warn). Shapes: the TypedDicts in responder/events.py.
 Close codes: 4401 not signed in / no verified second factor / disabled / signed out,
 4403 Origin not allowed, 4404 no alarms in the user's scope (or revoked).
 """
@@ -131,6 +133,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     def _take(self, access: Access) -> None:
         self.user, self.user_id, self.alarm_scope = access.user, access.user.pk, access.scope
         self.incident_scope, self.camera_scope = access.incidents, access.cameras
+        self.is_it = access.it
         if self.fanout is not None:
             self.fanout.regroup()
         if access.recheck_at:

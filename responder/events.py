@@ -26,14 +26,15 @@ import redis
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.sessions.backends.base import SessionBase
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models import prefetch_related_objects
+from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 
 from cameras.models import Camera
 from maps.models import Building
-from responder.access import active_grants, scope_q
+from responder.access import active_grants, is_district_it, scope_q
 from responder.capabilities import VIEWING, Capability
 from responder.celery import quick_redis
 from responder.middleware import SIGNED_IN_AT
@@ -110,8 +111,20 @@ class CameraFrame(TypedDict):
     at: str
 
 
-ServerFrame = EventFrame | ResetFrame | PingFrame | AckFrame | IncidentFrame | CameraFrame
-ChannelKind = Literal["events", "scope", "acks", "incidents", "cameras"]
+class WarningFrame(TypedDict):
+    """Something district IT must act on (a lock-out, an emergency grant, a silent connector)."""
+
+    type: Literal["warning"]
+    kind: str  # e.g. "account.locked", "incident.emergency_grant", "connector.silent"
+    text: str  # one plain sentence for the screen
+    details: dict  # ids and names for a link; never secrets
+    at: str
+
+
+ServerFrame = (
+    EventFrame | ResetFrame | PingFrame | AckFrame | IncidentFrame | CameraFrame | WarningFrame
+)
+ChannelKind = Literal["events", "scope", "acks", "incidents", "cameras", "it"]
 
 
 class ResumeMessage(TypedDict):
@@ -161,6 +174,7 @@ class Access:
     recheck_at: datetime | None = None
     incidents: IncidentScope | None = None
     cameras: CameraScope = frozenset()
+    it: bool = False  # district IT: receives the warnings of it_warn()
 
 
 def session_access(session: SessionBase) -> Access:
@@ -180,7 +194,13 @@ def session_access(session: SessionBase) -> Access:
     from responder.incidents import incident_scope
 
     return Access(
-        None, user, scope, next_grant_end(user), incident_scope(user), camera_scope(user)
+        None,
+        user,
+        scope,
+        next_grant_end(user),
+        incident_scope(user),
+        camera_scope(user),
+        is_district_it(user),
     )
 
 
@@ -245,3 +265,17 @@ def acks_announce(event: Event, acks: list[AckRecord]) -> None:
 def scope_changed(user_ids: Iterable[int] | None) -> None:
     """Every process re-checks these users' sockets (None: everyone's) at once."""
     broadcast("scope", {"users": None if user_ids is None else sorted(set(user_ids))})
+
+
+def it_warn(*, kind: str, text: str, details: dict | None = None) -> None:
+    """A warning frame to district IT's live sockets, sent once the caller's transaction
+    commits (at once outside one). Live sockets only: the admin keeps the lasting record."""
+    frame: WarningFrame = {
+        "type": "warning",
+        "kind": kind,
+        "text": text,
+        "details": details or {},
+        "at": timezone.now().isoformat(),
+    }
+    message = {"frame": encode(frame)}
+    transaction.on_commit(lambda: broadcast("it", message))

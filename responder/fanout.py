@@ -79,6 +79,7 @@ class Socket(Protocol):
     alarm_scope: AlarmScope
     incident_scope: IncidentScope | None
     camera_scope: CameraScope
+    is_it: bool
     cursor: int
     live: bool
 
@@ -282,6 +283,7 @@ class Fanout:
             "acks": self._acked,
             "incidents": self._incident_changed,
             "cameras": self._camera_offline,
+            "it": lambda notice: self._notify(Frame(notice["frame"]), lambda sock: sock.is_it),
         }
         return {channel(kind): handler for kind, handler in kinds.items()}
 

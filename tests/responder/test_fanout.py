@@ -14,6 +14,7 @@ class Tablet:
     """A live socket that keeps the frames it is sent, and the seqs of its events."""
 
     session_key, user_id, incident_scope, camera_scope, live = None, 1, None, EVERYWHERE, True
+    is_it = False
 
     def __init__(self, cursor: int, alarm_scope: AlarmScope = EVERYWHERE) -> None:
         self.cursor, self.alarm_scope, self.frames = cursor, alarm_scope, []

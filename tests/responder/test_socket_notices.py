@@ -16,7 +16,7 @@ from django.test import Client
 from cameras.health import camera_health_record
 from cameras.models import StreamKind
 from responder.camera_notices import reason_public
-from responder.events import announce
+from responder.events import announce, it_warn
 from responder.incidents import incident_close, incident_open
 from tests.factories import (
     BuildingFactory,
@@ -222,7 +222,7 @@ async def received(ws: websockets.ClientConnection) -> dict:
 
 
 @pytest.mark.slow
-async def test_notices_reach_the_sockets_on_every_daphne_and_only_theirs(daphnes):  # noqa: F811
+async def test_notices_reach_the_sockets_on_every_daphne_and_only_theirs(daphnes):
     camera = await database_sync_to_async(CameraFactory)(main_stream_url=CREDENTIALED_URL)
     door = await database_sync_to_async(DoorFactory)(building=camera.building)
     elsewhere = await database_sync_to_async(DoorFactory)()
@@ -247,4 +247,26 @@ async def test_notices_reach_the_sockets_on_every_daphne_and_only_theirs(daphnes
         assert (warning["stream"], warning["reason"]) == ("sub", "Timed out")
     assert (await received(unseen))["seq"] == later.seq
     for ws in (first, second, unseen):
+        await ws.close()
+
+
+@pytest.mark.slow
+async def test_a_warning_for_it_reaches_district_it_and_no_one_else(daphnes):
+    door = await database_sync_to_async(DoorFactory)()
+    it = await user_with(["alarms", "manage"])
+    principal = await user_with(["alarms", "manage"], building=door.building)
+    it_socket = await live_on(daphnes[1], it)
+    other = await live_on(daphnes[0], principal)
+
+    await database_sync_to_async(it_warn)(
+        kind="account.locked", text="officer-12 is locked out.", details={"user": 12}
+    )
+    later = await stored(door)
+
+    warning = await received(it_socket)
+    assert (warning["type"], warning["kind"]) == ("warning", "account.locked")
+    assert (warning["text"], warning["details"]) == ("officer-12 is locked out.", {"user": 12})
+    assert (await received(it_socket))["seq"] == later.seq
+    assert (await received(other))["seq"] == later.seq
+    for ws in (it_socket, other):
         await ws.close()
