@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
-.PHONY: install frontend demo test lint format clean
+.PHONY: install frontend system-test system-demo demo test lint format clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,15 @@ install: $(VENV)/.synced
 frontend: install
 	$(MAKE) -C frontend
 
-demo: install frontend
+# System packages (Chromium, GStreamer's RTSP server): installed once through apt, or one
+# line naming the command to run. bin/system-packages is the one list.
+system-test:
+	bin/system-packages test
+
+system-demo:
+	bin/system-packages demo
+
+demo: install frontend system-demo
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	$(BIN)/python manage.py seed_demo
@@ -27,7 +35,7 @@ demo: install frontend
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m responder.embedded_redis -- \
 		$(BIN)/honcho start -p $${PORT:-8000}
 
-test: install frontend
+test: install frontend system-test
 	$(BIN)/python -m responder.embedded_redis -- $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
