@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
-.PHONY: install frontend system-test system-demo demo test lint format clean
+.PHONY: install frontend system-test system-demo system-prod demo prod test lint format clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ system-test:
 system-demo:
 	bin/system-packages demo
 
+system-prod:
+	bin/system-packages prod
+
 demo: install frontend system-demo
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
@@ -34,6 +37,11 @@ demo: install frontend system-demo
 	@echo "Responder: http://127.0.0.1:$${PORT:-8000}/ (admin: /admin/). Ctrl-C stops everything."
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m responder.embedded_redis -- \
 		$(BIN)/honcho start -p $${PORT:-8000}
+
+# The production layout on this machine: nginx (self-signed TLS), gunicorn, two daphnes,
+# workers per queue, beat; DEBUG off (deploy/prod.py). PORT sets the HTTPS port (8443).
+prod: install frontend system-prod
+	$(BIN)/python -m responder.embedded_redis -- $(BIN)/python deploy/prod.py
 
 test: install frontend system-test
 	$(BIN)/python -m responder.embedded_redis -- $(BIN)/pytest $(PYTEST_ARGS)
