@@ -39,13 +39,17 @@ NOT_BUILT = """<!doctype html>
 </main></body></html>"""
 
 
-def built_file(request: HttpRequest, name: str, content_type: str) -> HttpResponse:
+def built_file(
+    request: HttpRequest, name: str, content_type: str, fill: dict[bytes, bytes] | None = None
+) -> HttpResponse:
     """A file of frontend/dist that every request must revalidate: a new release is seen
-    at the next load, and an unchanged one costs a 304."""
+    at the next load, and an unchanged one costs a 304. `fill` replaces placeholders."""
     try:
         body = (DIST / name).read_bytes()
     except FileNotFoundError:
         return HttpResponse(NOT_BUILT, status=503, headers={"Retry-After": "60"})
+    for placeholder, value in (fill or {}).items():
+        body = body.replace(placeholder, value)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     response = get_conditional_response(request, etag=etag) or HttpResponse(
         body, content_type=content_type
@@ -59,7 +63,11 @@ def built_file(request: HttpRequest, name: str, content_type: str) -> HttpRespon
 @gzip_page
 def shell(request: HttpRequest) -> HttpResponse:
     # /?event=<id> (a tapped notification) is the same shell: the app reads the query.
-    response = built_file(request, "index.html", "text/html; charset=utf-8")
+    # The app shows saved data offline only while the server could still hold the session.
+    idle = str(settings.SESSION_COOKIE_AGE).encode()
+    response = built_file(
+        request, "index.html", "text/html; charset=utf-8", {b"__SESSION_IDLE__": idle}
+    )
     if response.status_code != 503:
         response["Content-Security-Policy"] = SHELL_POLICY
     return response

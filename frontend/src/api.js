@@ -10,6 +10,14 @@ export class ApiError extends Error {
 
 let onSessionLost = null;
 let checking = null;
+let user = null;
+let freshAt = 0; // when an answer last came from the server itself
+
+// Whose answers these are: the service worker keeps each user's cached answers apart, and
+// keeps none for a request that names nobody.
+export function answersFor(id) {
+  user = id == null ? null : String(id);
+}
 
 // The app says what to do when a session ends under it (idle timeout, sign-out elsewhere,
 // account disabled). The API answers 403, not 401, to a session that is gone, so a refusal
@@ -27,6 +35,8 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
+  if (user) headers["X-Responder-User"] = user;
+  const asked = Date.now();
   let response;
   try {
     response = await fetch(`/api/v1/${path}`, {
@@ -55,6 +65,9 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   // The service worker marks answers it served from its cache while offline.
   const cachedAt = response.headers.get("X-Responder-Cached-At");
   if (data && typeof data === "object" && cachedAt) Object.defineProperty(data, "cachedAt", { value: cachedAt });
+  if (!cachedAt) freshAt = Date.now();
+  // A saved answer to a request sent before the server answered again says nothing of the link now.
+  if (cachedAt && asked < freshAt) return data;
   window.dispatchEvent(new CustomEvent("responder:data", { detail: { path, cachedAt } }));
   return data;
 }

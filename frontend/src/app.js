@@ -1,15 +1,18 @@
 // The app's entry: who is signed in, then the map tree, then the shell; back to sign-in
 // whenever the session ends.
-import { api, ApiError, whenSessionLost } from "./api.js";
+import { answersFor, api, ApiError, whenSessionLost } from "./api.js";
+import { forgetDevice, kept, remember, trusted } from "./device.js";
 import { h, mount } from "./dom.js";
+import { pushForget } from "./push.js";
 import { keepAlive } from "./session.js";
 import { startShell } from "./shell.js";
 import { signInScreen } from "./signin.js";
-import { cachePlans, forgetUserData, registerWorker, updateBanner } from "./updates.js";
+import { cachePlans, registerWorker, updateBanner } from "./updates.js";
 
 const root = document.getElementById("app");
-const SIGNED_IN = "responder.signedIn"; // tells "your session ended" from a first visit
+const ENDED = "Your session has ended. Sign in again.";
 let shell = null;
+let leaving = null;
 let pendingEvent = takeEventFromUrl();
 
 whenSessionLost((reason) => signedOut(reason));
@@ -21,6 +24,7 @@ registerWorker({
   onControlled: prime,
 });
 keepAlive();
+setInterval(expire, 30000);
 boot();
 
 async function boot() {
@@ -29,22 +33,32 @@ async function boot() {
     me = await api("auth/me");
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
-    if (error.status === 0) return trouble("No connection to the server, and this device has no saved copy yet.");
+    if (error.status === 0) return offlineStart();
     if (error.status !== 401 && error.status !== 403) return trouble(error.message);
-    const notice = localStorage.getItem(SIGNED_IN) ? "Your session has ended. Sign in again." : "";
-    localStorage.removeItem(SIGNED_IN);
-    return signIn(notice);
+    return signIn(kept() ? ENDED : "");
   }
-  start(me);
+  start(me, { fresh: true });
 }
 
-function signIn(notice) {
+// No network: the saved data of a session the server may still hold, shown with its age;
+// past the idle limit that session is gone, and so is what it saved here.
+function offlineStart() {
+  const held = trusted();
+  if (held) return start(held.me, { fresh: false });
+  if (kept()) return signIn(ENDED);
+  trouble("No connection to the server, and this device has no saved copy yet.");
+}
+
+// The sign-in screen never shows over the last user's traces.
+async function signIn(notice) {
+  answersFor(null);
+  await forgetDevice();
   signInScreen(root, { notice, onSignedIn: (me) => start(me, { fresh: true }) });
 }
 
-async function start(me, { fresh = false } = {}) {
-  localStorage.setItem(SIGNED_IN, "1");
-  if (fresh) api("auth/me").catch(() => {}); // the service worker keeps it for an offline start
+async function start(me, { fresh }) {
+  answersFor(me.user?.id ?? me.user?.username);
+  remember(me, { fresh });
   mount(root, h("p.loading", {}, "Loading the maps…"));
   let tree;
   try {
@@ -67,9 +81,13 @@ function refresh() {
 
 // Fetched again through the service worker, so an offline start has them.
 function prime() {
-  if (!shell) return;
-  api("auth/me").catch(() => {});
   refresh();
+}
+
+// The server ends a session idle for its limit on its own clock; a device that heard nothing
+// from it for that long (out of coverage, or left alone) ends it here too.
+function expire() {
+  if (shell && !trusted()) signedOut(ENDED);
 }
 
 function openEvent(id) {
@@ -82,6 +100,8 @@ function openEvent(id) {
 }
 
 async function signOut() {
+  // While the session stands: the server's DELETE of the subscription needs it.
+  await pushForget({ tellServer: true }).catch(() => {});
   try {
     await api("auth/logout", { method: "POST" });
   } catch {
@@ -90,13 +110,12 @@ async function signOut() {
   signedOut("You have signed out.");
 }
 
-async function signedOut(reason) {
-  if (!shell && root.querySelector("form.signin")) return;
+function signedOut(reason) {
+  if (leaving || (!shell && root.querySelector("form.signin"))) return leaving;
   shell?.stop();
   shell = null;
-  localStorage.removeItem(SIGNED_IN);
-  await forgetUserData();
-  signIn(reason);
+  leaving = signIn(reason).finally(() => (leaving = null));
+  return leaving;
 }
 
 function trouble(message) {

@@ -239,6 +239,7 @@ class Feed {
   // --- The list --------------------------------------------------------------------
 
   add(record, { fresh, replayed = false }) {
+    if (this.stopped) return;
     const held = this.events.get(record.seq);
     if (held) {
       // A replay overlapping what polling brought, or REST knowing of acks this device missed.
@@ -448,8 +449,9 @@ class Feed {
     }
   }
 
-  persist({ events = true } = {}) {
-    const newest = events ? [...this.events.values()].sort((a, b) => b.seq - a.seq).slice(0, STORED) : [];
+  persist() {
+    if (this.stopped) return; // signed out: an answer still in flight must not save it again
+    const newest = [...this.events.values()].sort((a, b) => b.seq - a.seq).slice(0, STORED);
     try {
       localStorage.setItem(this.key, JSON.stringify({ seq: this.seq, events: newest }));
     } catch {
@@ -465,8 +467,6 @@ class Feed {
     window.removeEventListener("responder:camera-playing", this.onPlaying);
     this.stopPolling();
     this.socket?.close(1000);
-    // Signed out: a shared tablet keeps where to resume from, not what the events said.
-    this.persist({ events: false });
   }
 }
 

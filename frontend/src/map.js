@@ -44,7 +44,7 @@ export class CampusMap {
     for (const building of campus.buildings) {
       if (building.site_x == null) continue;
       L.marker(this.at(size, building.site_x, building.site_y), {
-        icon: L.divIcon({ className: "building-pin", html: `<span>${escape(building.name)}</span>`, iconSize: null }),
+        icon: L.divIcon({ className: "building-pin", html: label(building.name), iconSize: null }),
         keyboard: true,
         title: building.name,
       })
@@ -108,7 +108,7 @@ export class CampusMap {
       title: camera.name,
       alt: `Camera ${camera.name}`,
     })
-      .bindTooltip(camera.name)
+      .bindTooltip(label(camera.name))
       .on("click", () => this.onCamera(camera))
       .addTo(this.layer);
     this.remember(`camera:${camera.id}`, marker);
@@ -121,7 +121,7 @@ export class CampusMap {
       title: doorTitle(door.name, state),
       alt: `Door ${door.name}`,
     })
-      .bindTooltip(door.name)
+      .bindTooltip(label(door.name))
       .addTo(this.layer);
     marker.doorName = door.name;
     this.remember(`door:${door.id}`, marker);
@@ -222,6 +222,7 @@ function searchBox(tree, onPick) {
   return h("div.search", {}, input, list);
 }
 
-function escape(text) {
-  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+// Leaflet writes a string tooltip or icon as HTML; a name is text, whatever it holds.
+function label(name) {
+  return h("span", {}, name);
 }

@@ -58,9 +58,7 @@ export function notificationsPanel(ctx, panel) {
     try {
       const subscription = await current();
       if (subscription) {
-        await api("push/subscriptions", { method: "DELETE", body: { endpoint: subscription.endpoint } }).catch((error) => {
-          if (!(error instanceof ApiError) || error.status !== 404) throw error; // 404: already gone
-        });
+        await unregister(subscription);
         await subscription.unsubscribe();
       }
     } catch (error) {
@@ -73,9 +71,26 @@ export function notificationsPanel(ctx, panel) {
   return {};
 }
 
+// Signing out, or a session that ended: this device stops ringing with that user's alarms.
+// The server forgets the subscription only while the session stands (at sign-out); the
+// browser's unsubscribe ends it at the push service either way.
+export async function pushForget({ tellServer = false } = {}) {
+  const subscription = await current();
+  if (!subscription) return;
+  if (tellServer) await unregister(subscription).catch(() => {}); // offline: the unsubscribe still ends it
+  await subscription.unsubscribe();
+}
+
 async function current() {
+  if (!("serviceWorker" in navigator)) return null;
   const registration = await navigator.serviceWorker.getRegistration();
-  return registration ? registration.pushManager.getSubscription() : null;
+  return registration?.pushManager ? registration.pushManager.getSubscription() : null;
+}
+
+function unregister(subscription) {
+  return api("push/subscriptions", { method: "DELETE", body: { endpoint: subscription.endpoint } }).catch((error) => {
+    if (!(error instanceof ApiError) || error.status !== 404) throw error; // 404: already gone
+  });
 }
 
 function register(subscription) {

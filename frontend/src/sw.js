@@ -2,22 +2,26 @@
 // appends sw-push.js (web push) after it.
 //  - The shell (index, JS, CSS, icons, manifest): precached per release, served from cache.
 //  - Floor and site plans (/media/, content-hashed names): cache first, fetched ahead by the page.
-//  - API GETs: network first; offline, the last answer, marked X-Responder-Cached-At.
+//  - API GETs: network first; offline, the last answer, marked X-Responder-Cached-At, kept
+//    per user (the page names whose answers it asks for) and dropped when the page says forget.
 //  - Never cached: events and the socket (an alarm must never be stale), live video
-//    (playlists, segments) and snapshots (a still that looks live would mislead).
+//    (playlists, segments) and snapshots (a still that looks live would mislead), and who is
+//    signed in (auth/): a cached "yes" would outlive the session.
 const VERSION = "__VERSION__";
 const PRECACHE = __PRECACHE__;
 const SHELL_CACHE = `responder-shell-${VERSION}`;
-const API_CACHE = "responder-api";
+const API_CACHE = "responder-api-"; // + the user's id
 const PLAN_CACHE = "responder-plans";
 const NETWORK_PATIENCE = 10000; // ms before a weak link gives way to the cached answer
 const NEVER_CACHED = [
   /^\/ws\//,
   /^\/api\/v1\/events\//,
   /^\/api\/v1\/cameras\/\d+\/(live|snapshot)/,
-  /^\/api\/v1\/auth\/(login|logout)/,
+  /^\/api\/v1\/(auth|push)\//,
   /\.(m3u8|ts|m4s|mp4)$/,
 ];
+// Bumped at each forget: an answer that was on its way then is not stored after it.
+let generation = 0;
 
 self.addEventListener("install", (event) => {
   // A new release waits until the page says now (see updates.js): no reload under a user.
@@ -38,7 +42,14 @@ self.addEventListener("message", (event) => {
   const data = event.data || {};
   if (data.type === "skip-waiting") self.skipWaiting();
   if (data.type === "cache-plans") event.waitUntil(cachePlans(data.urls || []));
+  if (data.type === "forget") event.waitUntil(forget());
 });
+
+async function forget() {
+  generation += 1;
+  const names = await caches.keys();
+  await Promise.all(names.filter((name) => !name.startsWith("responder-shell-")).map((name) => caches.delete(name)));
+}
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
@@ -60,14 +71,20 @@ async function shell(request) {
 
 async function networkFirst(event) {
   const request = event.request;
-  const cache = await caches.open(API_CACHE);
+  const user = request.headers.get("X-Responder-User");
+  if (!user || !/^[\w.@+-]{1,150}$/.test(user)) return fetch(request); // nobody's: never kept
+  const cacheName = API_CACHE + user;
+  const asked = generation;
   const network = fetch(request).then(async (response) => {
-    if (response.status === 200) await cache.put(request, await stamped(response.clone()));
+    if (response.status === 200 && asked === generation) {
+      const copy = await stamped(response.clone());
+      if (asked === generation) await (await caches.open(cacheName)).put(request, copy);
+    }
     return response;
   });
   event.waitUntil(network.catch(() => {})); // the cache is refreshed even after a cached answer
   // The API varies on Cookie, which a service worker never sees; the cache is this user's.
-  const cached = () => cache.match(request, { ignoreVary: true });
+  const cached = () => caches.match(request, { cacheName, ignoreVary: true });
   try {
     return await Promise.race([network, patience().then(async () => (await cached()) || network)]);
   } catch (error) {
@@ -89,13 +106,15 @@ async function planFirst(request) {
   const cache = await caches.open(PLAN_CACHE);
   const hit = await cache.match(request);
   if (hit) return hit;
+  const asked = generation;
   const response = await fetch(request);
-  if (response.status === 200) await cache.put(request, response.clone());
+  if (response.status === 200 && asked === generation) await cache.put(request, response.clone());
   return response;
 }
 
 // The tree names every plan this user may see; plans it no longer names are dropped.
 async function cachePlans(urls) {
+  const asked = generation;
   const cache = await caches.open(PLAN_CACHE);
   const wanted = new Set(urls.map((url) => new URL(url, self.location.origin).href));
   for (const request of await cache.keys()) if (!wanted.has(request.url)) await cache.delete(request);
@@ -103,6 +122,7 @@ async function cachePlans(urls) {
     if (await cache.match(url)) continue;
     try {
       const response = await fetch(url, { credentials: "same-origin" });
+      if (asked !== generation) return; // signed out meanwhile
       if (response.status === 200) await cache.put(url, response);
     } catch {
       return; // offline: the next tree load tries again

@@ -21,7 +21,15 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from accesslog.models import Door
 from accesslog.signatures import HEADER, sign
@@ -224,12 +232,53 @@ def viewport(request) -> str:
     return getattr(request, "param", "phone")
 
 
+class PageErrors:
+    """Every uncaught exception and console error of a context's pages. A test fails on any
+    at teardown, unless it said beforehand, narrowly, which one it causes on purpose:
+    `context.errors.expect(r"net::ERR_INTERNET_DISCONNECTED", why="…")`."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.found: list[str] = []
+        # Chromium logs every 4xx a fetch gets; auth/me refusing is how the app learns that
+        # nobody is signed in (a first visit, a session that ended), not a fault.
+        self.expected: list[re.Pattern] = [
+            re.compile(r"status of 40[13] .*\(http://[^/]+/api/v1/auth/me\)$")
+        ]
+        context.on("weberror", lambda error: self.found.append(f"uncaught: {error.error}"))
+        context.on("console", self.console)
+
+    def console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        where = message.location.get("url", "") if message.location else ""
+        self.found.append(f"console: {message.text} ({where})")
+
+    def expect(self, pattern: str, *, why: str) -> None:
+        assert why, "say why this error is expected"
+        self.expected.append(re.compile(pattern))
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.found if not any(p.search(e) for p in self.expected)]
+
+    def check(self) -> None:
+        if problems := self.unexpected():
+            pytest.fail("the page reported errors:\n" + "\n".join(problems), pytrace=False)
+
+
+def watched(context: BrowserContext) -> BrowserContext:
+    context.errors = PageErrors(context)
+    return context
+
+
 @pytest.fixture
 def context(browser, live_url, viewport) -> Iterator[BrowserContext]:
-    context = browser.new_context(base_url=live_url, **VIEWPORTS[viewport])
+    context = watched(browser.new_context(base_url=live_url, **VIEWPORTS[viewport]))
     context.set_default_timeout(15_000)
     yield context
-    context.close()
+    try:
+        context.errors.check()
+    finally:
+        context.close()
 
 
 @pytest.fixture

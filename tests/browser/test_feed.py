@@ -36,6 +36,10 @@ class Link:
         self.refused = 0
         page.route_web_socket("**/ws/events", self.connect)
         page.route("**/api/v1/events/**", self.rest)
+        page.context.errors.expect(
+            r"net::ERR_INTERNET_DISCONNECTED \(http://[^/]+/api/v1/events/",
+            why="the link refuses the events API while cut",
+        )
 
     def connect(self, ws: WebSocketRoute) -> None:
         if not self.up:

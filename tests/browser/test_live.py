@@ -168,6 +168,7 @@ def test_a_slow_link_starts_on_the_low_profile(district, signed_in):
 @BOTH
 def test_a_camera_that_does_not_answer_says_it_is_offline(district, signed_in, shots):
     page = signed_in
+    page.context.errors.expect(r"status of 503 .*/api/v1/cameras/\d+/live\)$", why="no camera")
     # Camera notices go to sockets that are live (they are not replayed).
     expect(page.locator(".feed-status")).to_have_attribute("data-state", "live")
 

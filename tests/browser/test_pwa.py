@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, Request, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, FRONTEND, VIEWPORTS, sign_in
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, FRONTEND, VIEWPORTS, sign_in, watched
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -41,8 +41,12 @@ def installable_page(playwright, live_url, tmp_path) -> Iterator[Page]:
         base_url=live_url,
         **VIEWPORTS["phone"],
     )
+    watched(context)
     yield context.pages[0] if context.pages else context.new_page()
-    context.close()
+    try:
+        context.errors.check()
+    finally:
+        context.close()
 
 
 def test_the_manifest_names_the_app_its_icons_and_how_it_opens(page):

@@ -27,6 +27,8 @@ from tests.signin_helpers import code_for
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SERVICE_WORKER = Path(__file__).resolve().parents[2] / "frontend" / "dist" / "sw.js"
+# Caches of data, not of the app's own code.
+USER_CACHES = "caches.keys().then((names) => names.filter((n) => !n.includes('shell')))"
 
 
 @pytest.fixture
@@ -83,6 +85,7 @@ def test_a_user_signs_in_with_a_one_time_code(page):
 
 
 def test_a_new_user_scans_the_enrolment_code_then_signs_in(page):
+    page.context.errors.expect(r"status of 401 .*/api/v1/auth/login\)$", why="no code yet: enrol")
     user = UserFactory(is_superuser=True)
 
     sign_in(page, user, "")
@@ -98,6 +101,7 @@ def test_a_new_user_scans_the_enrolment_code_then_signs_in(page):
 
 
 def test_a_wrong_code_says_so_and_keeps_the_form(page):
+    page.context.errors.expect(r"status of 401 .*/api/v1/auth/login\)$", why="the wrong code")
     user, _ = user_with_device()
 
     sign_in(page, user, "000000")
@@ -107,6 +111,7 @@ def test_a_wrong_code_says_so_and_keeps_the_form(page):
 
 
 def test_a_locked_account_says_whom_to_call(page):
+    page.context.errors.expect(r"status of 423 .*/api/v1/auth/login\)$", why="the lock")
     user, device = user_with_device()
     SignInState.objects.create(user=user, failures=5, locked_at=timezone.now())
 
@@ -136,11 +141,19 @@ def test_signing_out_ends_the_session_and_forgets_the_saved_data(page):
     user, device = user_with_device(is_superuser=True)
     sign_in(page, user, code_for(device))
     expect(main_nav(page)).to_be_visible()
+    # The map tree the app fetched once its service worker took over is cached, as this user's.
+    for _ in range(150):
+        if page.evaluate(f"() => {USER_CACHES}"):
+            break
+        page.wait_for_timeout(100)
+    assert f"responder-api-{user.pk}" in page.evaluate(f"() => {USER_CACHES}")
+    assert page.evaluate("() => localStorage.length") > 0
 
     page.get_by_role("button", name="Sign out").click()
 
     expect(page.get_by_role("alert")).to_have_text("You have signed out.")
-    assert page.evaluate("caches.has('responder-api')") is False
+    assert page.evaluate(f"() => {USER_CACHES}") == []
+    assert page.evaluate("() => localStorage.length") == 0
     assert page.evaluate("fetch('/api/v1/auth/me').then((r) => r.status)") == 403
 
 
@@ -217,6 +230,8 @@ def test_an_offline_reload_shows_the_saved_map_with_its_age(page, context, distr
     expect(page.locator(".camera-pin")).to_have_count(1)
     page.wait_for_function("navigator.serviceWorker.controller !== null")
 
+    # Offline on purpose: the alarm socket and the feed's REST stand-in cannot connect.
+    context.errors.expect(r"net::ERR_INTERNET_DISCONNECTED", why="the test cuts the network")
     context.set_offline(True)
     page.reload()
 
