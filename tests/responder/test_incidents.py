@@ -8,7 +8,7 @@ import time_machine
 from django.conf import settings
 from django.utils import timezone
 
-from accesslog.models import EventAck, EventType, Severity
+from accesslog.models import EventType, Severity
 from accesslog.rendering import event_payloads
 from cameras.models import Camera
 from responder.access import forget_grants
@@ -22,7 +22,7 @@ from responder.incidents import (
     incident_scope,
 )
 from responder.incidents import incident_open as open_incident
-from responder.models import AuditEntry, Grant, IncidentRule, IncidentStatus
+from responder.models import AuditEntry, Grant, IncidentRule, IncidentStatus, ResponderRole
 from tests.factories import (
     BuildingFactory,
     CameraFactory,
@@ -54,6 +54,7 @@ def school():
     cameras = [CameraFactory(building=main), CameraFactory(building=gym)]
     elsewhere = CameraFactory()
     fire = GroupFactory(name="fire")
+    ResponderRole.objects.create(group=fire, emergency_access=True)
     firefighter = UserFactory(username="firefighter")
     firefighter.groups.add(fire)
     dispatch = UserFactory(username="dispatch")
@@ -184,6 +185,7 @@ def test_closing_over_the_api_ends_access(client, school):
 
 def test_assigning_a_responder_gives_them_the_incidents_video(client, school):
     officer = UserFactory(username="officer")
+    officer.groups.add(school["fire"])
     incident = open_for(school)
     sign_in_verified(client, school["dispatch"])
 
@@ -264,16 +266,28 @@ def test_the_socket_audience_of_an_incident_is_dispatch_and_the_responders(schoo
 
 
 def test_the_timeline_shows_the_alarm_and_who_acknowledged_it(client, school):
-    rule = IncidentRule.objects.create(name="Duress", event_types=["duress"])
+    IncidentRule.objects.create(name="Duress", event_types=["duress"])
     door = DoorFactory(building=BuildingFactory(campus=school["campus"]))
     event = store_event(door)
     incident = incident_for_alarm(event=event)
-    EventAck.objects.create(event=event, user=school["dispatch"])
+    guard = UserFactory(username="guard")
+    GrantFactory(user=guard, capabilities=["alarms"], building=door.building)
     sign_in_verified(client, school["dispatch"])
 
-    timeline = client.get(f"{URL}{incident.id}/").json()["timeline"]
+    def event_entry() -> dict:
+        timeline = client.get(f"{URL}{incident.id}/").json()["timeline"]
+        [entry] = [e for e in timeline if e["kind"] == "event"]
+        return entry
 
-    [entry] = [e for e in timeline if e["kind"] == "event"]
+    before = event_entry()
+    assert client.post(f"/api/v1/events/{event.id}/ack").status_code == 201
+    client.logout()
+    sign_in_verified(client, guard)
+    assert client.post(f"/api/v1/events/{event.id}/ack").status_code == 201
+    client.logout()
+    sign_in_verified(client, school["dispatch"])
+
+    entry = event_entry()
+    assert before["acknowledged_by"] == []
     assert entry["event"]["id"] == event.id and entry["event"]["type"] == "duress"
-    assert [a["user"] for a in entry["acknowledged_by"]] == ["dispatch"]
-    assert rule.responder_groups.count() == 0 and not Grant.objects.filter(incident=incident)
+    assert [a["user"] for a in entry["acknowledged_by"]] == ["dispatch", "guard"]
