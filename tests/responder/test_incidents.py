@@ -6,6 +6,7 @@ import pytest
 import redis
 import time_machine
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accesslog.models import EventType, Severity
@@ -15,7 +16,10 @@ from responder.access import forget_grants
 from responder.capabilities import Capability
 from responder.events import channel
 from responder.incidents import (
+    IncidentRefused,
+    emergency_groups,
     incident_close,
+    incident_extend,
     incident_for_alarm,
     incident_grants_expire,
     incident_payload,
@@ -23,6 +27,7 @@ from responder.incidents import (
 )
 from responder.incidents import incident_open as open_incident
 from responder.models import AuditEntry, Grant, IncidentRule, IncidentStatus, ResponderRole
+from responder.roles import FIRE, POLICE, roles_ensure
 from tests.factories import (
     BuildingFactory,
     CameraFactory,
@@ -291,3 +296,59 @@ def test_the_timeline_shows_the_alarm_and_who_acknowledged_it(client, school):
     assert before["acknowledged_by"] == []
     assert entry["event"]["id"] == event.id and entry["event"]["type"] == "duress"
     assert [a["user"] for a in entry["acknowledged_by"]] == ["dispatch", "guard"]
+
+
+def test_ensure_roles_gives_emergency_access_to_police_and_fire_only():
+    roles_ensure()
+
+    assert set(emergency_groups().values_list("name", flat=True)) == {POLICE, FIRE}
+
+
+def test_a_rule_grants_only_responder_roles_and_no_longer_than_the_cap(school, settings):
+    settings.INCIDENT_MAX_HOURS = 6
+    rule = IncidentRule.objects.create(name="Duress", event_types=["duress"], grant_hours=24)
+    rule.responder_groups.add(school["fire"], GroupFactory(name="Facilities"))
+    door = DoorFactory(building=BuildingFactory(campus=school["campus"]))
+
+    incident = incident_for_alarm(event=store_event(door))
+
+    [grant] = Grant.objects.filter(incident=incident)
+    assert grant.group == school["fire"]
+    assert grant.ends_at - grant.starts_at == timedelta(hours=6)
+    with pytest.raises(ValidationError):
+        rule.full_clean()
+
+
+def test_an_incident_on_one_building_grants_video_of_that_building_only(school):
+    building = BuildingFactory(campus=school["campus"])
+    camera = CameraFactory(building=building)
+
+    open_incident(
+        campus=school["campus"],
+        building=building,
+        title="Gas leak",
+        by=school["dispatch"],
+        responder_groups=[school["fire"]],
+        grant_hours=2,
+    )
+
+    assert watchable(school["firefighter"]) == {camera.id}
+
+
+def test_an_extension_moves_every_grant_and_stays_within_the_cap(school, settings):
+    settings.INCIDENT_MAX_HOURS = 3
+    incident = open_for(school, hours=2)
+
+    with time_machine.travel(timezone.now() + timedelta(hours=1), tick=False):
+        incident_extend(incident=incident, by=school["dispatch"], hours=3, reason="Still burning")
+        now = timezone.now()
+        with pytest.raises(IncidentRefused):
+            incident_extend(incident=incident, by=school["dispatch"], hours=4, reason="More")
+
+    [grant] = Grant.objects.filter(incident=incident)
+    incident.refresh_from_db()
+    assert grant.ends_at == incident.grants_end_at == now + timedelta(hours=3)
+    assert incident.timeline.filter(kind="extended").count() == 1
+    incident_close(incident=incident, by=school["dispatch"])
+    with pytest.raises(IncidentRefused):
+        incident_extend(incident=incident, by=school["dispatch"], hours=1, reason="Reopen it")
