@@ -149,7 +149,7 @@ class IncidentViewSet(viewsets.GenericViewSet):
 def _valid(form: Serializer) -> dict:
     """The form's data, or a 400 with a `detail` sentence beside the per-field errors."""
     if not form.is_valid():
-        messages = [str(m) for errors in form.errors.values() for m in _flat(errors)]
+        messages = [str(message) for message in _flat(form.errors)]
         raise ValidationError({"detail": " ".join(messages), **form.errors})
     return form.validated_data
 
