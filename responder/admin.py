@@ -7,17 +7,21 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path
+from django.utils import timezone
 
 from responder.capabilities import Capability
 from responder.models import (
     AuditEntry,
+    EmergencyGrant,
     Grant,
     Incident,
     IncidentEntry,
     IncidentRule,
+    ResponderRole,
     SignInState,
 )
 
@@ -67,9 +71,15 @@ admin.site.unregister(Group)
 admin.site.unregister(User)
 
 
+class ResponderRoleInline(admin.StackedInline):
+    model = ResponderRole
+    can_delete = False
+    verbose_name_plural = "responder role"
+
+
 @admin.register(Group)
 class ResponderGroupAdmin(GroupAdmin):
-    inlines = [GrantInline]
+    inlines = [GrantInline, ResponderRoleInline]
 
 
 @admin.register(User)
@@ -105,7 +115,7 @@ class IncidentAdmin(admin.ModelAdmin):
     list_display = ["title", "campus", "status", "opened_at", "closed_at"]
     list_filter = ["status", "campus"]
     inlines = [IncidentEntryInline]
-    readonly_fields = ["opened_by", "opened_at", "closed_at", "source_event"]
+    readonly_fields = ["opened_by", "opened_at", "closed_at", "source_event", "grants_end_at"]
 
 
 class Echo:
@@ -180,3 +190,53 @@ def audit_csv_response(queryset: QuerySet) -> StreamingHttpResponse:
 class IncidentRuleAdmin(admin.ModelAdmin):
     list_display = ["name", "campus", "enabled", "grant_hours"]
     filter_horizontal = ["responder_groups"]
+
+    def formfield_for_manytomany(
+        self, db_field: models.ManyToManyField, request: HttpRequest, **kwargs
+    ) -> forms.Field:
+        # Only the responder roles IT marks for emergency access (ResponderRole).
+        if db_field.name == "responder_groups":
+            kwargs["queryset"] = Group.objects.filter(responder_role__emergency_access=True)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+@admin.register(ResponderRole)
+class ResponderRoleAdmin(admin.ModelAdmin):
+    list_display = ["group", "emergency_access"]
+    list_editable = ["emergency_access"]
+
+
+@admin.register(EmergencyGrant)
+class EmergencyGrantAdmin(admin.ModelAdmin):
+    """Every grant an incident made, newest first: what IT must be able to see at once."""
+
+    list_display = [
+        "grantee", "scope_label", "capabilities", "incident", "opened_by",
+        "starts_at", "ends_at", "in_force",
+    ]  # fmt: skip
+    list_filter = ["incident__status", "incident__campus"]
+    search_fields = ["group__name", "user__username", "incident__title", "note"]
+    list_select_related = ["group", "user", "campus", "building", "incident__opened_by"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(incident__isnull=False)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="opened by")
+    def opened_by(self, grant: Grant) -> str:
+        return grant.incident.opened_by or "an alarm rule"
+
+    @admin.display(boolean=True, description="in force")
+    def in_force(self, grant: Grant) -> bool:
+        now = timezone.now()
+        return (grant.starts_at is None or grant.starts_at <= now) and (
+            grant.ends_at is None or grant.ends_at > now
+        )

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
 from django.contrib.auth.models import Group
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accesslog.rendering import event_payload
-from maps.models import Campus
+from maps.models import Building, Campus
 from responder.models import Grant, Incident, IncidentEntry
 
 
@@ -17,8 +17,9 @@ class IncidentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Incident
         fields = [
-            "id", "campus", "title", "status", "opened_by", "opened_at", "closed_at",
-            "source_event", "responder_groups", "responders", "grant_hours",
+            "id", "campus", "building", "title", "status", "opened_by", "opened_at",
+            "closed_at", "source_event", "responder_groups", "responders", "grant_hours",
+            "grants_end_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -57,13 +58,36 @@ class IncidentDetailSerializer(IncidentSerializer):
         read_only_fields = fields
 
 
+def max_hours() -> int:
+    return settings.INCIDENT_MAX_HOURS
+
+
 class IncidentOpenSerializer(serializers.Serializer):
-    campus = serializers.PrimaryKeyRelatedField(queryset=Campus.objects.all())
+    """The view narrows `campus`, `building` and `responder_groups` to what the user may
+    name: anything else reads as unknown, whether it exists or not."""
+
+    campus = serializers.PrimaryKeyRelatedField(queryset=Campus.objects.none())
+    building = serializers.PrimaryKeyRelatedField(
+        queryset=Building.objects.none(), required=False, allow_null=True, default=None
+    )
     title = serializers.CharField(max_length=200)
     responder_groups = serializers.PrimaryKeyRelatedField(
-        queryset=Group.objects.all(), many=True, required=False, default=list
+        queryset=Group.objects.none(), many=True, required=False, default=list
     )
-    grant_hours = serializers.IntegerField(min_value=1, max_value=72, default=4)
+    grant_hours = serializers.IntegerField(min_value=1, default=4)
+
+    def validate_grant_hours(self, hours: int) -> int:
+        if hours > max_hours():
+            raise serializers.ValidationError(
+                f"At most {max_hours()} hours (INCIDENT_MAX_HOURS); extend it later with a reason."
+            )
+        return hours
+
+    def validate(self, data: dict) -> dict:
+        building = data.get("building")
+        if building is not None and building.campus_id != data["campus"].pk:
+            raise serializers.ValidationError({"building": "That building is not on the campus."})
+        return data
 
 
 class IncidentNoteSerializer(serializers.Serializer):
@@ -71,12 +95,20 @@ class IncidentNoteSerializer(serializers.Serializer):
 
 
 class IncidentAssignSerializer(serializers.Serializer):
-    users = serializers.SlugRelatedField(
-        queryset=get_user_model().objects.filter(is_active=True),
-        slug_field="username",
-        many=True,
-        allow_empty=False,
+    # Names, not users: the view answers every name it may not assign alike, known or not.
+    users = serializers.ListField(
+        child=serializers.CharField(max_length=150), allow_empty=False, max_length=50
     )
+
+
+class IncidentExtendSerializer(serializers.Serializer):
+    hours = serializers.IntegerField(min_value=1)
+    reason = serializers.CharField(min_length=10, max_length=500)
+
+    def validate_hours(self, hours: int) -> int:
+        if hours > max_hours():
+            raise serializers.ValidationError(f"At most {max_hours()} hours from now.")
+        return hours
 
 
 class EmergencyGrantSerializer(serializers.ModelSerializer):
@@ -87,8 +119,8 @@ class EmergencyGrantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Grant
         fields = [
-            "id", "incident", "incident_title", "grantee", "campus", "capabilities",
-            "starts_at", "ends_at", "active",
+            "id", "incident", "incident_title", "grantee", "campus", "building",
+            "capabilities", "starts_at", "ends_at", "active",
         ]  # fmt: skip
         read_only_fields = fields
 

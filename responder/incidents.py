@@ -2,6 +2,22 @@
 
 The grants are plain Grant rows with `incident` set, so every path (REST, sockets, HLS
 tokens, pushes) sees them through the one scope rule with no special case.
+
+What a user may make an incident grant (issue 12), checked by `incident_request`,
+`incident_assign` and `incident_extend`:
+
+- Reach: an incident covers its campus, or one building of it. A user may open (and run)
+  an incident only over buildings their own `incidents` grants cover: a campus-wide one
+  needs every building of the campus; a user whose grant covers one building names that
+  building, and the incident's grants cover that building only.
+- Who: only the groups IT marks as responder roles with emergency access (ResponderRole;
+  police and fire by default) can be named, and only their active members assigned.
+  Nobody gives themselves emergency access: not by assigning themselves, not by naming
+  a group they belong to.
+- How long: at most INCIDENT_MAX_HOURS; an extension needs a reason, is audited and
+  reaches at most INCIDENT_MAX_HOURS past its own moment.
+- Seen: every grant an incident makes is a warning frame on district IT's sockets and a
+  row in the admin's list of emergency grants.
 """
 
 from __future__ import annotations
@@ -11,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -20,7 +38,7 @@ from maps.models import Building, Campus
 from responder.access import scope_q
 from responder.audit import audit_record
 from responder.capabilities import Capability
-from responder.events import broadcast
+from responder.events import broadcast, it_warn
 from responder.models import Grant, Incident, IncidentEntry, IncidentRule, IncidentStatus
 from responder.signals import grant_details
 
@@ -40,6 +58,16 @@ class EntryKind:
     ASSIGNED = "assigned"
     GRANT_STARTED = "grant_started"
     GRANT_ENDED = "grant_ended"
+    EXTENDED = "extended"
+
+
+class IncidentRefused(Exception):
+    """A request the rules above refuse: `field` is the input at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
 
 
 def incidents_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Incident]:
@@ -83,8 +111,82 @@ def incident_scope(user: AbstractBaseUser) -> IncidentScope:
     return IncidentScope(user.pk, campuses, groups)
 
 
-def may_run(user: AbstractBaseUser | AnonymousUser, campus: Campus) -> bool:
-    return incident_campuses(user).filter(pk=campus.pk).exists()
+def incident_buildings(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Building]:
+    """Buildings where the user holds the incidents capability."""
+    return Building.objects.filter(scope_q(user, Capability.INCIDENTS, building="id"))
+
+
+def reach_covered(
+    user: AbstractBaseUser | AnonymousUser, *, campus: Campus, building: Building | None
+) -> bool:
+    """Whether the user's own incidents scope covers this reach: one building, or all of a campus."""
+    if building is not None:
+        return (
+            building.campus_id == campus.pk
+            and incident_buildings(user).filter(pk=building.pk).exists()
+        )
+    q = scope_q(user, Capability.INCIDENTS, building="id")
+    return not q or (
+        incident_campuses(user).filter(pk=campus.pk).exists()
+        and not Building.objects.filter(campus=campus).exclude(q).exists()
+    )
+
+
+def may_run(user: AbstractBaseUser | AnonymousUser, incident: Incident) -> bool:
+    """Closing, assigning and extending need incidents over the incident's whole reach."""
+    return reach_covered(user, campus=incident.campus, building=incident.building)
+
+
+def emergency_groups() -> QuerySet[Group]:
+    """The responder roles IT lets incidents give emergency access (police and fire)."""
+    return Group.objects.filter(responder_role__emergency_access=True)
+
+
+def assignable_users(*, by: AbstractBaseUser) -> QuerySet:
+    """Whom `by` may assign: active members of a responder role, never `by` themselves."""
+    members = (
+        get_user_model()
+        .objects.filter(is_active=True, groups__in=emergency_groups())
+        .exclude(pk=by.pk)
+    )
+    return get_user_model().objects.filter(pk__in=members.values("pk"))
+
+
+def incident_request(
+    *,
+    by: AbstractBaseUser,
+    campus: Campus,
+    building: Building | None,
+    title: str,
+    responder_groups: Iterable[Group],
+    grant_hours: int,
+) -> Incident:
+    """An incident a user opens, held to their own scope (the rules above)."""
+    groups = list(responder_groups)
+    if not reach_covered(by, campus=campus, building=building):
+        raise IncidentRefused(
+            "building",
+            "Your incidents access does not cover all of this campus: name a building it covers.",
+        )
+    eligible = set(emergency_groups().values_list("pk", flat=True))
+    if any(group.pk not in eligible for group in groups):
+        raise IncidentRefused("responder_groups", "Only responder roles can be named.")
+    if not by.is_superuser and by.groups.filter(pk__in=[g.pk for g in groups]).exists():
+        raise IncidentRefused(
+            "responder_groups", "An incident cannot name a group you belong to: no self-grants."
+        )
+    if grant_hours > settings.INCIDENT_MAX_HOURS:
+        raise IncidentRefused(
+            "grant_hours", f"At most {settings.INCIDENT_MAX_HOURS} hours; extend it later."
+        )
+    return incident_open(
+        campus=campus,
+        building=building,
+        title=title,
+        by=by,
+        responder_groups=groups,
+        grant_hours=grant_hours,
+    )
 
 
 @transaction.atomic
@@ -97,15 +199,20 @@ def incident_open(
     grant_hours: int,
     source_event: Event | None = None,
     opened_at: datetime | None = None,
+    building: Building | None = None,
 ) -> Incident:
+    """Opens it as asked; callers hold the rules: `incident_request` for users, IT's rules."""
     opened_at = opened_at or timezone.now()
+    grant_hours = min(grant_hours, settings.INCIDENT_MAX_HOURS)
     incident = Incident.objects.create(
         campus=campus,
+        building=building,
         title=title,
         opened_by=by,
         opened_at=opened_at,
         source_event=source_event,
         grant_hours=grant_hours,
+        grants_end_at=opened_at + timedelta(hours=grant_hours),
     )
     groups = list(responder_groups)
     incident.responder_groups.set(groups)
@@ -128,7 +235,8 @@ def incident_close(*, incident: Incident, by: AbstractBaseUser | None) -> Incide
     now = timezone.now()
     incident.status = IncidentStatus.CLOSED
     incident.closed_at = now
-    incident.save(update_fields=["status", "closed_at"])
+    incident.grants_end_at = min(incident.grants_end_at, now)
+    incident.save(update_fields=["status", "closed_at", "grants_end_at"])
     audit_record(action="incident.closed", user=by, obj=incident)
     _entry(incident, EntryKind.CLOSED, user=by)
     for grant in incident.grants.active():
@@ -149,7 +257,18 @@ def incident_note_add(*, incident: Incident, by: AbstractBaseUser, text: str) ->
 def incident_assign(
     *, incident: Incident, by: AbstractBaseUser, users: Iterable[AbstractBaseUser]
 ) -> Incident:
-    """Names users as responders; while the incident is open they get its video access."""
+    """Names responders; while the incident is open they get its video access.
+
+    Only `assignable_users(by=by)`: the same refusal for every other name, so it tells
+    nothing about who exists.
+    """
+    users = list(users)
+    allowed = set(
+        assignable_users(by=by).filter(pk__in=[u.pk for u in users]).values_list("pk", flat=True)
+    )
+    refused = [user.get_username() for user in users if user.pk not in allowed]
+    if refused:
+        raise IncidentRefused("users", unassignable_message(refused))
     for user in users:
         if incident.responders.filter(pk=user.pk).exists():
             continue
@@ -161,9 +280,52 @@ def incident_assign(
             obj=incident,
             details={"responder": user.get_username()},
         )
-        if incident.status == IncidentStatus.OPEN and _grants_end(incident) > timezone.now():
+        if incident.status == IncidentStatus.OPEN and incident.grants_end_at > timezone.now():
             _grant_start(incident, by=by, user=user)
             _wake_responders(incident, user_ids=[user.pk])
+    incident_announce(incident)
+    return incident
+
+
+def unassignable_message(names: Iterable[str]) -> str:
+    return f"No responder you may assign is named {', '.join(sorted(set(names)))}."
+
+
+@transaction.atomic
+def incident_extend(
+    *, incident: Incident, by: AbstractBaseUser, hours: int, reason: str
+) -> Incident:
+    """Moves the end of the incident's emergency access to `hours` from now, for a reason."""
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    now = timezone.now()
+    if incident.status == IncidentStatus.CLOSED:
+        raise IncidentRefused("detail", "The incident is closed.")
+    if incident.grants_end_at <= now:
+        raise IncidentRefused("detail", "Its emergency access has ended: open a new incident.")
+    if not 1 <= hours <= settings.INCIDENT_MAX_HOURS:
+        raise IncidentRefused("hours", f"From 1 to {settings.INCIDENT_MAX_HOURS} hours.")
+    if not reason.strip():
+        raise IncidentRefused("reason", "Say why the access must last longer.")
+    ends_at = now + timedelta(hours=hours)
+    if ends_at <= incident.grants_end_at:
+        raise IncidentRefused("hours", "The access already lasts that long.")
+    before = incident.grants_end_at
+    incident.grants_end_at = ends_at
+    incident.save(update_fields=["grants_end_at"])
+    for grant in incident.grants.active():
+        grant.ends_at = ends_at
+        grant.save(update_fields=["ends_at"])
+    details = {"reason": reason, "from": before.isoformat(), "to": ends_at.isoformat()}
+    audit_record(action="incident.extended", user=by, obj=incident, details=details)
+    _entry(
+        incident, EntryKind.EXTENDED, user=by, text=f"Until {ends_at:%Y-%m-%d %H:%M} UTC: {reason}"
+    )
+    it_warn(
+        kind="incident.extended",
+        text=f"{by.get_username()} extended the emergency access of incident #{incident.pk} "
+        f"({incident.title}) by {hours} h: {reason}",
+        details={"incident": incident.pk, **details},
+    )
     incident_announce(incident)
     return incident
 
@@ -229,7 +391,8 @@ def incident_for_alarm(*, event: Event, rule: IncidentRule | None = None) -> Inc
         campus=campus,
         title=f"{event.get_type_display()}: {door.name}",
         by=None,
-        responder_groups=rule.responder_groups.all(),
+        # IT's rule, held to IT's own list of responder roles all the same.
+        responder_groups=rule.responder_groups.filter(pk__in=emergency_groups()),
         grant_hours=rule.grant_hours,
         source_event=event,
         # Recordings since the incident began: the alarm, not the moment it was stored.
@@ -242,6 +405,7 @@ def incident_payload(incident: Incident) -> dict:
     return {
         "id": incident.id,
         "campus": incident.campus_id,
+        "building": incident.building_id,
         "title": incident.title,
         "status": incident.status,
         "opened_at": incident.opened_at.isoformat(),
@@ -250,6 +414,7 @@ def incident_payload(incident: Incident) -> dict:
         "responder_groups": sorted(g.id for g in incident.responder_groups.all()),
         "responders": sorted(u.id for u in incident.responders.all()),
         "grant_hours": incident.grant_hours,
+        "grants_end_at": incident.grants_end_at.isoformat(),
     }
 
 
@@ -280,13 +445,23 @@ def _grant_start(
         user=user,
         incident=incident,
         campus=incident.campus,
+        building=incident.building,
         capabilities=INCIDENT_CAPABILITIES,
         starts_at=incident.opened_at,
-        ends_at=_grants_end(incident),
+        ends_at=incident.grants_end_at,
         note=f"Incident #{incident.pk}: {incident.title}"[:200],
     )
-    audit_record(action="incident.grant_started", user=by, obj=grant, details=grant_details(grant))
+    details = grant_details(grant)
+    audit_record(action="incident.grant_started", user=by, obj=grant, details=details)
     _entry(incident, EntryKind.GRANT_STARTED, user=by, text=_grant_label(grant))
+    opener = by.get_username() if by else "an alarm rule"
+    it_warn(
+        kind="incident.emergency_grant",
+        text=f"Emergency access: {grant.grantee} has live and recorded video on "
+        f"{grant.scope_label} until {grant.ends_at:%Y-%m-%d %H:%M} UTC "
+        f"(incident #{incident.pk}, {incident.title}, by {opener}).",
+        details={**details, "grant": grant.pk, "opened_by": by and by.get_username()},
+    )
     return grant
 
 
@@ -295,14 +470,10 @@ def _grant_ended(incident: Incident, grant: Grant, *, by: AbstractBaseUser | Non
     _entry(incident, EntryKind.GRANT_ENDED, user=by, text=_grant_label(grant))
 
 
-def _grants_end(incident: Incident) -> datetime:
-    return incident.opened_at + timedelta(hours=incident.grant_hours)
-
-
 def _grant_label(grant: Grant) -> str:
     # Also the key that makes incident_grants_expire record each grant's end once.
     caps = " and ".join(grant.capabilities)
-    return f"Grant #{grant.pk}: {grant.grantee} — {caps} video on {grant.campus}"
+    return f"Grant #{grant.pk}: {grant.grantee} — {caps} video on {grant.scope_label}"
 
 
 def _entry(

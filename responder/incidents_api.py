@@ -8,28 +8,36 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
 from accesslog.models import EventAck
 from responder.incident_serializers import (
     EmergencyGrantSerializer,
     IncidentAssignSerializer,
     IncidentDetailSerializer,
+    IncidentExtendSerializer,
     IncidentNoteSerializer,
     IncidentOpenSerializer,
     IncidentSerializer,
 )
 from responder.incidents import (
+    IncidentRefused,
+    assignable_users,
+    emergency_groups,
     incident_assign,
+    incident_buildings,
     incident_campuses,
     incident_close,
+    incident_extend,
     incident_note_add,
-    incident_open,
+    incident_request,
     incidents_visible_to,
     may_run,
+    unassignable_message,
 )
 from responder.models import Grant, Incident, IncidentEntry, IncidentStatus
 
@@ -70,10 +78,14 @@ class IncidentViewSet(viewsets.GenericViewSet):
     @extend_schema(request=IncidentOpenSerializer, responses={201: IncidentDetailSerializer})
     def create(self, request: Request) -> Response:
         form = IncidentOpenSerializer(data=request.data)
-        # A campus outside the user's incident scope reads as unknown, as a 404 would.
+        # What the user may not name reads as unknown, as a 404 would.
         form.fields["campus"].queryset = incident_campuses(request.user)
-        form.is_valid(raise_exception=True)
-        incident = incident_open(by=request.user, **form.validated_data)
+        form.fields["building"].queryset = incident_buildings(request.user)
+        form.fields["responder_groups"].child_relation.queryset = emergency_groups()
+        try:
+            incident = incident_request(by=request.user, **_valid(form))
+        except IncidentRefused as refused:
+            raise _refusal(refused) from None
         return Response(IncidentDetailSerializer(incident).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=IncidentDetailSerializer)
@@ -98,9 +110,27 @@ class IncidentViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def responders(self, request: Request, pk: str) -> Response:
         incident = self._run(self.get_object())
-        form = IncidentAssignSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        incident_assign(incident=incident, by=request.user, users=form.validated_data["users"])
+        names = _valid(IncidentAssignSerializer(data=request.data))["users"]
+        users = list(assignable_users(by=request.user).filter(username__in=names))
+        # Unknown, inactive, not a responder, oneself: one answer, so it confirms no name.
+        refused = set(names) - {user.get_username() for user in users}
+        if refused:
+            raise _refusal(IncidentRefused("users", unassignable_message(refused)))
+        try:
+            incident_assign(incident=incident, by=request.user, users=users)
+        except IncidentRefused as refusal:
+            raise _refusal(refusal) from None
+        return Response(IncidentDetailSerializer(self.get_object()).data)
+
+    @extend_schema(request=IncidentExtendSerializer, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def extend(self, request: Request, pk: str) -> Response:
+        incident = self._run(self.get_object())
+        form = _valid(IncidentExtendSerializer(data=request.data))
+        try:
+            incident_extend(incident=incident, by=request.user, **form)
+        except IncidentRefused as refused:
+            raise _refusal(refused) from None
         return Response(IncidentDetailSerializer(self.get_object()).data)
 
     def get_object(self) -> Incident:
@@ -108,9 +138,34 @@ class IncidentViewSet(viewsets.GenericViewSet):
 
     def _run(self, incident: Incident) -> Incident:
         # Responders see the incident (so a 403 confirms nothing); only dispatch runs it.
-        if not may_run(self.request.user, incident.campus):
-            raise PermissionDenied("Closing and assigning need the incidents capability.")
+        if not may_run(self.request.user, incident):
+            raise PermissionDenied(
+                "Closing, assigning and extending need the incidents capability over all "
+                "the incident covers."
+            )
         return incident
+
+
+def _valid(form: Serializer) -> dict:
+    """The form's data, or a 400 with a `detail` sentence beside the per-field errors."""
+    if not form.is_valid():
+        messages = [str(message) for message in _flat(form.errors)]
+        raise ValidationError({"detail": " ".join(messages), **form.errors})
+    return form.validated_data
+
+
+def _flat(errors: object) -> list:
+    if isinstance(errors, dict):
+        return [m for value in errors.values() for m in _flat(value)]
+    if isinstance(errors, list):
+        return [m for value in errors for m in _flat(value)]
+    return [errors]
+
+
+def _refusal(refused: IncidentRefused) -> ValidationError:
+    if refused.field == "detail":
+        return ValidationError({"detail": refused.message})
+    return ValidationError({"detail": refused.message, refused.field: [refused.message]})
 
 
 class EmergencyGrantList(ListAPIView):

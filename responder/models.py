@@ -184,6 +184,19 @@ class Incident(models.Model):
     grant_hours = models.PositiveSmallIntegerField(
         default=4, help_text="Emergency access ends at closing or after this many hours."
     )
+    # The reach of its grants: the campus, or one building of it when the opener's own
+    # incidents scope covers only that building (responder/incidents.py: reach_covered).
+    building = models.ForeignKey(
+        "maps.Building",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: the whole campus.",
+    )
+    grants_end_at = models.DateTimeField(
+        help_text="When its emergency access ends, unless it closes first (extensions move it)."
+    )
 
     class Meta:
         ordering = ["-opened_at"]
@@ -256,7 +269,12 @@ class IncidentRule(models.Model):
         related_name="+",
         help_text="Empty: every campus.",
     )
-    responder_groups = models.ManyToManyField(Group, blank=True, related_name="+")
+    responder_groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="+",
+        help_text="Only responder roles with emergency access receive grants.",
+    )
     grant_hours = models.PositiveSmallIntegerField(default=4)
     enabled = models.BooleanField(default=True)
 
@@ -265,3 +283,36 @@ class IncidentRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.grant_hours > settings.INCIDENT_MAX_HOURS:
+            limit = settings.INCIDENT_MAX_HOURS
+            raise ValidationError({"grant_hours": f"At most {limit} (INCIDENT_MAX_HOURS)."})
+
+
+class ResponderRole(models.Model):
+    """Whether incidents may give a role group emergency video (police and fire by default).
+
+    IT sets it in the admin; a group without a row has no emergency access.
+    """
+
+    group = models.OneToOneField(
+        Group, on_delete=models.CASCADE, primary_key=True, related_name="responder_role"
+    )
+    emergency_access = models.BooleanField(
+        default=False,
+        help_text="Incidents may name this group, and assign its members, for time-boxed "
+        "live and recorded video.",
+    )
+
+    def __str__(self) -> str:
+        access = "emergency access" if self.emergency_access else "no emergency access"
+        return f"{self.group}: {access}"
+
+
+class EmergencyGrant(Grant):
+    """The grants incidents made, for IT's list in the admin."""
+
+    class Meta:
+        proxy = True
+        ordering = ["-starts_at", "-id"]

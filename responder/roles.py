@@ -15,7 +15,7 @@ from django.db import transaction
 
 from cameras.models import Tag
 from responder.capabilities import Capability
-from responder.models import Grant
+from responder.models import Grant, ResponderRole
 
 DISTRICT_OFFICE = "District office"
 SCHOOL_ADMINISTRATORS = "School administrators"
@@ -47,6 +47,8 @@ ROLES: dict[str, tuple[DefaultGrant, ...]] = {
     FIRE: (DefaultGrant((Capability.ALARMS,)),),
     DISTRICT_IT: (DefaultGrant(ALL),),
 }
+# The roles incidents may give emergency video (ResponderRole); IT changes it in the admin.
+EMERGENCY_ROLES = (POLICE, FIRE)
 
 
 def roles_ensure(*, reset: bool = False) -> list[Group]:
@@ -62,6 +64,7 @@ def roles_ensure(*, reset: bool = False) -> list[Group]:
             group, created = Group.objects.get_or_create(name=name)
             if created or reset:
                 _grants_set(group, defaults)
+            _responder_role_set(group, emergency=name in EMERGENCY_ROLES, reset=reset)
             groups.append(group)
     return groups
 
@@ -87,3 +90,12 @@ def _standing_grants(group: Group) -> list[Grant]:
         group=group, incident__isnull=True, starts_at__isnull=True, ends_at__isnull=True
     )
     return list(query.prefetch_related("tags"))
+
+
+def _responder_role_set(group: Group, *, emergency: bool, reset: bool) -> None:
+    role, created = ResponderRole.objects.get_or_create(
+        group=group, defaults={"emergency_access": emergency}
+    )
+    if reset and not created and role.emergency_access != emergency:
+        role.emergency_access = emergency
+        role.save(update_fields=["emergency_access"])

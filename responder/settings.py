@@ -186,6 +186,12 @@ PUSH_WINDOW_SECONDS = envint("PUSH_WINDOW_SECONDS", "60")
 if PUSH_ENABLED and not DEBUG and not VAPID_PRIVATE_KEY:
     raise ImproperlyConfigured("Set VAPID_PRIVATE_KEY, or PUSH_ENABLED=false.")
 
+# The longest an incident's emergency access runs before someone extends it with a reason;
+# an extension also reaches at most this far ahead (responder/incidents.py).
+INCIDENT_MAX_HOURS = envint("INCIDENT_MAX_HOURS", "12")
+if INCIDENT_MAX_HOURS < 1:
+    raise ImproperlyConfigured("INCIDENT_MAX_HOURS must be at least 1.")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

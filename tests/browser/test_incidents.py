@@ -10,7 +10,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from accesslog.models import Event
 from responder.incidents import incident_close, incident_open
-from responder.models import IncidentEntry, IncidentRule
+from responder.models import IncidentEntry, IncidentRule, ResponderRole
 from tests.browser.conftest import sign_in
 from tests.factories import DoorFactory, GroupFactory, UserFactory
 
@@ -23,6 +23,8 @@ BOTH = pytest.mark.parametrize("viewport", ["phone", "tablet"], indirect=True)
 def fire(officer):
     """The responder group the officer belongs to; incidents name it, not the officer."""
     group = GroupFactory(name="North Fire")
+    # A responder role IT gave emergency access: only those do alarm rules name.
+    ResponderRole.objects.create(group=group, emergency_access=True)
     officer.groups.add(group)
     return group
 

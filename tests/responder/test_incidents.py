@@ -6,23 +6,28 @@ import pytest
 import redis
 import time_machine
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from accesslog.models import EventAck, EventType, Severity
+from accesslog.models import EventType, Severity
 from accesslog.rendering import event_payloads
 from cameras.models import Camera
 from responder.access import forget_grants
 from responder.capabilities import Capability
 from responder.events import channel
 from responder.incidents import (
+    IncidentRefused,
+    emergency_groups,
     incident_close,
+    incident_extend,
     incident_for_alarm,
     incident_grants_expire,
     incident_payload,
     incident_scope,
 )
 from responder.incidents import incident_open as open_incident
-from responder.models import AuditEntry, Grant, IncidentRule, IncidentStatus
+from responder.models import AuditEntry, Grant, IncidentRule, IncidentStatus, ResponderRole
+from responder.roles import FIRE, POLICE, roles_ensure
 from tests.factories import (
     BuildingFactory,
     CameraFactory,
@@ -54,6 +59,7 @@ def school():
     cameras = [CameraFactory(building=main), CameraFactory(building=gym)]
     elsewhere = CameraFactory()
     fire = GroupFactory(name="fire")
+    ResponderRole.objects.create(group=fire, emergency_access=True)
     firefighter = UserFactory(username="firefighter")
     firefighter.groups.add(fire)
     dispatch = UserFactory(username="dispatch")
@@ -184,6 +190,7 @@ def test_closing_over_the_api_ends_access(client, school):
 
 def test_assigning_a_responder_gives_them_the_incidents_video(client, school):
     officer = UserFactory(username="officer")
+    officer.groups.add(school["fire"])
     incident = open_for(school)
     sign_in_verified(client, school["dispatch"])
 
@@ -264,16 +271,84 @@ def test_the_socket_audience_of_an_incident_is_dispatch_and_the_responders(schoo
 
 
 def test_the_timeline_shows_the_alarm_and_who_acknowledged_it(client, school):
-    rule = IncidentRule.objects.create(name="Duress", event_types=["duress"])
+    IncidentRule.objects.create(name="Duress", event_types=["duress"])
     door = DoorFactory(building=BuildingFactory(campus=school["campus"]))
     event = store_event(door)
     incident = incident_for_alarm(event=event)
-    EventAck.objects.create(event=event, user=school["dispatch"])
+    guard = UserFactory(username="guard")
+    GrantFactory(user=guard, capabilities=["alarms"], building=door.building)
     sign_in_verified(client, school["dispatch"])
 
-    timeline = client.get(f"{URL}{incident.id}/").json()["timeline"]
+    def event_entry() -> dict:
+        timeline = client.get(f"{URL}{incident.id}/").json()["timeline"]
+        [entry] = [e for e in timeline if e["kind"] == "event"]
+        return entry
 
-    [entry] = [e for e in timeline if e["kind"] == "event"]
+    before = event_entry()
+    assert client.post(f"/api/v1/events/{event.id}/ack").status_code == 201
+    client.logout()
+    sign_in_verified(client, guard)
+    assert client.post(f"/api/v1/events/{event.id}/ack").status_code == 201
+    client.logout()
+    sign_in_verified(client, school["dispatch"])
+
+    entry = event_entry()
+    assert before["acknowledged_by"] == []
     assert entry["event"]["id"] == event.id and entry["event"]["type"] == "duress"
-    assert [a["user"] for a in entry["acknowledged_by"]] == ["dispatch"]
-    assert rule.responder_groups.count() == 0 and not Grant.objects.filter(incident=incident)
+    assert [a["user"] for a in entry["acknowledged_by"]] == ["dispatch", "guard"]
+
+
+def test_ensure_roles_gives_emergency_access_to_police_and_fire_only():
+    roles_ensure()
+
+    assert set(emergency_groups().values_list("name", flat=True)) == {POLICE, FIRE}
+
+
+def test_a_rule_grants_only_responder_roles_and_no_longer_than_the_cap(school, settings):
+    settings.INCIDENT_MAX_HOURS = 6
+    rule = IncidentRule.objects.create(name="Duress", event_types=["duress"], grant_hours=24)
+    rule.responder_groups.add(school["fire"], GroupFactory(name="Facilities"))
+    door = DoorFactory(building=BuildingFactory(campus=school["campus"]))
+
+    incident = incident_for_alarm(event=store_event(door))
+
+    [grant] = Grant.objects.filter(incident=incident)
+    assert grant.group == school["fire"]
+    assert grant.ends_at - grant.starts_at == timedelta(hours=6)
+    with pytest.raises(ValidationError):
+        rule.full_clean()
+
+
+def test_an_incident_on_one_building_grants_video_of_that_building_only(school):
+    building = BuildingFactory(campus=school["campus"])
+    camera = CameraFactory(building=building)
+
+    open_incident(
+        campus=school["campus"],
+        building=building,
+        title="Gas leak",
+        by=school["dispatch"],
+        responder_groups=[school["fire"]],
+        grant_hours=2,
+    )
+
+    assert watchable(school["firefighter"]) == {camera.id}
+
+
+def test_an_extension_moves_every_grant_and_stays_within_the_cap(school, settings):
+    settings.INCIDENT_MAX_HOURS = 3
+    incident = open_for(school, hours=2)
+
+    with time_machine.travel(timezone.now() + timedelta(hours=1), tick=False):
+        incident_extend(incident=incident, by=school["dispatch"], hours=3, reason="Still burning")
+        now = timezone.now()
+        with pytest.raises(IncidentRefused):
+            incident_extend(incident=incident, by=school["dispatch"], hours=4, reason="More")
+
+    [grant] = Grant.objects.filter(incident=incident)
+    incident.refresh_from_db()
+    assert grant.ends_at == incident.grants_end_at == now + timedelta(hours=3)
+    assert incident.timeline.filter(kind="extended").count() == 1
+    incident_close(incident=incident, by=school["dispatch"])
+    with pytest.raises(IncidentRefused):
+        incident_extend(incident=incident, by=school["dispatch"], hours=1, reason="Reopen it")
