@@ -86,7 +86,7 @@ def push_subscription_register(
     fields = {"p256dh": p256dh, "auth": auth, "user_agent": user_agent[:300]}
     with transaction.atomic():
         # The user's row is the lock: two registrations at once cannot both pass the cap.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+        get_user_model().objects.select_for_update().get(pk=user.pk)
         existing = PushSubscription.objects.filter(endpoint=endpoint).first()
         if existing is None:
             _cap_check(user)
@@ -110,7 +110,10 @@ def endpoint_check(endpoint: str, *, resolve: bool) -> None:
     """Raises PushRefused unless `endpoint` is https on a known push service and (with
     `resolve`) its name does not point at a private or loopback address. A name that
     does not resolve now passes: each send resolves it again and checks that address."""
-    url = urlsplit(endpoint)
+    try:
+        url = urlsplit(endpoint)
+    except ValueError:
+        raise PushRefused("That push endpoint is not a URL.") from None
     host = (url.hostname or "").lower()
     test_service = settings.PUSH_UNSAFE_LOOPBACK_FOR_TESTS and _is_loopback(host)
     if url.scheme != "https" and not (test_service and url.scheme == "http"):
@@ -136,7 +139,7 @@ def endpoint_check(endpoint: str, *, resolve: bool) -> None:
 def host_allowed(host: str) -> bool:
     for allowed in settings.PUSH_ALLOWED_HOSTS:
         allowed = allowed.lower()
-        if allowed.startswith("*.") and host.endswith(allowed[1:]) or host == allowed:
+        if (allowed.startswith("*.") and host.endswith(allowed[1:])) or host == allowed:
             return True
     return False
 

@@ -143,6 +143,7 @@ def test_endpoints_inside_the_network_or_off_the_push_services_are_refused(daphn
         "https://fcm.googleapis.com.evil.example/push",
         f"https://fcm.googleapis.com@127.0.0.1:{port}/push",
         "http://fcm.googleapis.com/fcm/send/abc",  # plain http
+        "https://[::1/push",  # not even a URL
     ]
 
     answers = {endpoint: subscribe(client, endpoint) for endpoint in attacks}
