@@ -11,9 +11,15 @@ account may have, or someone else's device; and it runs push services that never
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
+from subprocess import STDOUT
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -34,7 +40,7 @@ from tests.responder.push_service import (
     hanging_server,
     push_service_server,
 )
-from tests.servers import daphne_command, http_sign_in, serve, stop
+from tests.servers import ROOT, daphne_command, database_url, http_sign_in, serve, stop
 
 SUBSCRIPTIONS = "/api/v1/push/subscriptions"
 KEYS = {"p256dh": "BPk", "auth": "xy"}
@@ -246,6 +252,7 @@ def test_a_name_rebound_to_loopback_after_subscribing_is_not_connected_to(
 @pytest.mark.django_db(transaction=True)
 def test_three_hanging_endpoints_do_not_hold_up_another_officers_alarm(settings, service, hanging):
     settings.PUSH_UNSAFE_LOOPBACK_FOR_TESTS = True
+    settings.PUSH_READ_TIMEOUT = 10  # a margin on a loaded machine: the test waits less
     door = DoorFactory()
     attacker = officer(door)
     for n in range(3):  # registered first: an old worker would try them first
@@ -261,7 +268,10 @@ def test_three_hanging_endpoints_do_not_hold_up_another_officers_alarm(settings,
     service.on_receive = lambda _: hung_up_when_delivered.append(hanging.closed)
     event = event_store(door)
 
-    with start_worker(app, pool="threads", queues=["push"], perform_ping_check=False):
+    worker = start_worker(
+        app, pool="threads", queues=["push"], perform_ping_check=False, shutdown_timeout=30
+    )
+    with worker:
         push_event_task.delay(event.id)
         [received] = service.wait_for(1)
         assert hanging.wait(lambda: hanging.opened == 3)
@@ -271,9 +281,47 @@ def test_three_hanging_endpoints_do_not_hold_up_another_officers_alarm(settings,
     assert hung_up_when_delivered == [0]
 
 
+@pytest.fixture
+def push_worker(settings, tmp_path) -> Iterator[subprocess.Popen]:
+    """The Procfile's push worker as a real process, on the test database and Redis."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DEBUG": "true",
+        "VAPID_PRIVATE_KEY": settings.VAPID_PRIVATE_KEY,
+        "PUSH_ENABLED": "true",
+        "PUSH_UNSAFE_LOOPBACK_FOR_TESTS": "true",  # the hanging services are on loopback
+        "PUSH_READ_TIMEOUT": "10",
+    }
+    log = tmp_path / "push-worker.log"
+    command = [sys.executable, "-m", *shlex.split(procfile_command("push"))]
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=STDOUT)
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text() and worker.poll() is None:
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+    assert worker.poll() is None, log.read_text()[-3000:]
+    yield worker
+    worker.terminate()  # warm: it finishes the pushes under way, each within its timeout
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def procfile_command(name: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        process, _, command = line.partition(":")
+        if process.strip() == name:
+            return command.strip()
+    raise LookupError(name)
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_live_video_work_runs_while_push_endpoints_hang(settings, hanging, tmp_path):
+def test_live_video_work_runs_while_push_endpoints_hang(settings, hanging, push_worker, tmp_path):
     settings.PUSH_UNSAFE_LOOPBACK_FOR_TESTS = True
     settings.LIVE_ROOT = tmp_path / "live"
     door = DoorFactory()
@@ -283,27 +331,30 @@ def test_live_video_work_runs_while_push_endpoints_hang(settings, hanging, tmp_p
         push.push_subscription_register(
             user=attackers[n // 10], endpoint=hung.endpoint, p256dh=hung.p256dh, auth=hung.auth
         )
+    video: dict[str, str] = {}
     ran = threading.Event()
     hung_up_when_video_ran: list[int] = []
 
     def finished(task_id: str, **_: object) -> None:
-        if task_id == video.id:
+        if task_id == video.get("id"):
             hung_up_when_video_ran.append(hanging.closed)
             ran.set()
 
     task_postrun.connect(finished, weak=False)
-    video_and_default = start_worker(
-        app, pool="threads", concurrency=2, queues=["default", "video"], perform_ping_check=False
-    )
-    pushes = start_worker(
-        app, pool="threads", concurrency=2, queues=["push"], perform_ping_check=False
-    )
     try:
-        with video_and_default, pushes:
-            for _ in range(2):  # two alarms: as many push tasks as the video worker has slots
+        # The Procfile's other worker, with as many slots as there are alarms below.
+        with start_worker(
+            app,
+            pool="threads",
+            concurrency=2,
+            queues=["default", "video"],
+            perform_ping_check=False,
+            shutdown_timeout=30,
+        ):
+            for _ in range(2):
                 push_event_task.delay(event_store(door).id)
             assert hanging.wait(lambda: hanging.opened >= 2)
-            video = app.send_task("cameras.tasks.live_clean_up")
+            video["id"] = app.send_task("cameras.tasks.live_clean_up").id
             assert ran.wait(30), "the video task did not run while pushes hung"
     finally:
         task_postrun.disconnect(finished)
