@@ -2,6 +2,12 @@
 
 A flood is bounded per subscription and door: the first event of a window pushes, the
 rest are counted in Redis, and one summary goes out when the window ends.
+
+An endpoint is a URL a browser hands us, so the server would post wherever a signed-in
+user says: endpoints go only to the known push services over https, never to a private
+or loopback address (checked at subscribe and again, on the address connected to, at
+send), at most PUSH_MAX_DEVICES_PER_USER per account, and never change owner. Sends run
+concurrently with short timeouts, so a push service that hangs delays no one else.
 """
 
 from __future__ import annotations
@@ -9,26 +15,35 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from py_vapid import Vapid02
 from py_vapid.utils import b64urlencode
 from pywebpush import WebPushException, webpush
+from requests import RequestException
+from requests_hardened import Config, HTTPSession
+from requests_hardened.ip_filter import InvalidIPAddress, filter_host
 
 from accesslog.models import Event, Severity
 from accesslog.rendering import event_payloads, with_payload_relations
+from responder import events
 from responder.incidents import incident_payload
 from responder.models import Incident, PendingPush, PushSubscription
 
@@ -38,13 +53,25 @@ logger = logging.getLogger(__name__)
 TTL_SECONDS = {Severity.ALARM: 3600, Severity.WARNING: 600, Severity.NOTICE: 60}
 URGENCY = {Severity.ALARM: "high", Severity.WARNING: "normal", Severity.NOTICE: "normal"}
 GONE = (404, 410)
-TIMEOUT_SECONDS = 10
+
+
+class PushRefused(Exception):
+    """A subscription the server will not keep; `detail` tells the PWA why."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class PushEndpointTaken(PushRefused):
+    pass
 
 
 @dataclass
 class PushOutcome:
     sent: int = 0
     removed: int = 0
+    refused: int = 0  # the endpoint's name pointed inside the network at send time
     failed: list[int] = field(default_factory=list)  # subscription ids worth a retry
     # (subscription id, door key, seconds until its summary is due)
     summaries: list[tuple[int, str, int]] = field(default_factory=list)
@@ -53,12 +80,68 @@ class PushOutcome:
 def push_subscription_register(
     *, user: AbstractBaseUser, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
 ) -> PushSubscription:
-    # The endpoint is the device: a re-subscription or a new owner replaces the row.
-    subscription, _ = PushSubscription.objects.update_or_create(
-        endpoint=endpoint,
-        defaults={"user": user, "p256dh": p256dh, "auth": auth, "user_agent": user_agent[:300]},
-    )
-    return subscription
+    """Keeps the device's subscription for `user`. Raises PushRefused for an endpoint we
+    will not post to or past the cap, PushEndpointTaken for another account's device."""
+    endpoint_check(endpoint, resolve=True)
+    fields = {"p256dh": p256dh, "auth": auth, "user_agent": user_agent[:300]}
+    with transaction.atomic():
+        # The user's row is the lock: two registrations at once cannot both pass the cap.
+        get_user_model().objects.select_for_update().get(pk=user.pk)
+        existing = PushSubscription.objects.filter(endpoint=endpoint).first()
+        if existing is None:
+            _cap_check(user)
+            try:
+                with transaction.atomic():
+                    return PushSubscription.objects.create(user=user, endpoint=endpoint, **fields)
+            except IntegrityError:  # another account registered it a moment ago
+                existing = PushSubscription.objects.get(endpoint=endpoint)
+        if existing.user_id != user.pk:
+            # Moving it would hand the owner's alarms to whoever learned the URL.
+            raise PushEndpointTaken(
+                "This device receives another account's notifications. Turn them off "
+                "there, or subscribe this browser again for a new endpoint."
+            )
+        PushSubscription.objects.filter(pk=existing.pk).update(**fields)
+        existing.refresh_from_db()
+        return existing
+
+
+def endpoint_check(endpoint: str, *, resolve: bool) -> None:
+    """Raises PushRefused unless `endpoint` is https on a known push service and (with
+    `resolve`) its name does not point at a private or loopback address. A name that
+    does not resolve now passes: each send resolves it again and checks that address."""
+    try:
+        url = urlsplit(endpoint)
+    except ValueError:
+        raise PushRefused("That push endpoint is not a URL.") from None
+    host = (url.hostname or "").lower()
+    test_service = settings.PUSH_UNSAFE_LOOPBACK_FOR_TESTS and _is_loopback(host)
+    if url.scheme != "https" and not (test_service and url.scheme == "http"):
+        raise PushRefused("A push endpoint must be an https URL.")
+    if url.username is not None or url.password is not None:
+        raise PushRefused("A push endpoint carries no user name or password.")
+    if not test_service and not host_allowed(host):
+        raise PushRefused(f"{host or 'That'} is not a known push service.")
+    try:
+        port = url.port or 443
+    except ValueError:
+        raise PushRefused("That push endpoint has no valid port.") from None
+    if not resolve:
+        return
+    try:
+        filter_host(host, port, allow_loopback=settings.PUSH_UNSAFE_LOOPBACK_FOR_TESTS)
+    except InvalidIPAddress:
+        raise PushRefused(f"{host} points at a private or loopback address.") from None
+    except (RequestException, UnicodeError):
+        pass
+
+
+def host_allowed(host: str) -> bool:
+    for allowed in settings.PUSH_ALLOWED_HOSTS:
+        allowed = allowed.lower()
+        if (allowed.startswith("*.") and host.endswith(allowed[1:])) or host == allowed:
+            return True
+    return False
 
 
 def push_subscription_remove(*, user: AbstractBaseUser, endpoint: str) -> bool:
@@ -74,19 +157,19 @@ def push_event(event: Event, *, subscription_ids: list[int] | None = None) -> Pu
     event = with_payload_relations(Event.objects.filter(pk=event.pk)).get()
     message = _event_message(event)
     door = door_key(event)
+    due = []
     for subscription in _audience(event, subscription_ids):
         window = _window_key(subscription.id, door)
-        if not _redis().set(window, 1, nx=True, ex=settings.PUSH_WINDOW_SECONDS):
-            if _count_suppressed(subscription.id, door, event) == 1:
-                delay = max(_redis().ttl(window), 1)
-                outcome.summaries.append((subscription.id, door, delay))
-            continue
-        result = _send(subscription, message, severity=event.severity, topic=door)
+        if _redis().set(window, 1, nx=True, ex=settings.PUSH_WINDOW_SECONDS):
+            due.append(subscription)
+        elif _count_suppressed(subscription.id, door, event) == 1:
+            delay = max(_redis().ttl(window), 1)
+            outcome.summaries.append((subscription.id, door, delay))
+    for subscription, result in _send_all(due, message, severity=event.severity, topic=door):
         if result == "failed":
-            _redis().delete(window)  # a retry may push again
+            _redis().delete(_window_key(subscription.id, door))  # a retry may push again
             outcome.failed.append(subscription.id)
-        outcome.sent += result == "sent"
-        outcome.removed += result == "removed"
+        _count(outcome, result)
     return outcome
 
 
@@ -123,12 +206,10 @@ def push_incident(incident: Incident, *, user_ids: list[int] | None = None) -> P
         subscriptions = subscriptions.filter(user__in=user_ids)
     message = {"type": "incident", "incident": incident_payload(incident)}
     message["title"] = f"Incident: {incident.title}"
-    for subscription in subscriptions.distinct():
-        result = _send(
-            subscription, message, severity=Severity.ALARM, topic=f"incident-{incident.id}"
-        )
-        outcome.sent += result == "sent"
-        outcome.removed += result == "removed"
+    topic = f"incident-{incident.id}"
+    sent = _send_all(subscriptions.distinct(), message, severity=Severity.ALARM, topic=topic)
+    for _, result in sent:
+        _count(outcome, result)
     return outcome
 
 
@@ -151,7 +232,8 @@ def push_summary_send(*, subscription_id: int, door: str) -> bool:
         "latest": int(flood["latest"]),
         "title": f"{count} more at {flood['name']}",
     }
-    return _send(subscription, message, severity=flood["severity"], topic=door) == "sent"
+    [(_, result)] = _send_all([subscription], message, severity=flood["severity"], topic=door)
+    return result == "sent"
 
 
 def door_key(event: Event) -> str:
@@ -211,30 +293,100 @@ def _event_message(event: Event) -> dict:
     return message
 
 
-def _send(subscription: PushSubscription, message: dict, *, severity: str, topic: str) -> str:
+def _send_all(
+    subscriptions: Iterable[PushSubscription], message: dict, *, severity: str, topic: str
+) -> list[tuple[PushSubscription, str]]:
+    """Posts to every endpoint at once, so each costs at most its own timeout; the
+    database work stays on this thread. Results: sent, failed, refused, removed."""
+    subscriptions = list(subscriptions)
+    if not subscriptions:
+        return []
+    vapid()  # made once, before the threads share it
+    body = json.dumps(message, separators=(",", ":"))
+    threads = min(len(subscriptions), settings.PUSH_SEND_THREADS)
+    with ThreadPoolExecutor(threads, thread_name_prefix="push") as pool:
+        results = list(
+            pool.map(lambda s: _post(s, body, severity=severity, topic=topic), subscriptions)
+        )
+    for subscription, result in zip(subscriptions, results, strict=True):
+        if result in ("gone", "invalid"):
+            subscription.delete()
+        if result == "refused":
+            events.it_warn(
+                kind="push_endpoint_refused",
+                text="A push endpoint's name pointed at a private or loopback address.",
+                details={"subscription": subscription.id, "user": subscription.user_id},
+            )
+    removed = {"gone": "removed", "invalid": "removed"}
+    return [(s, removed.get(r, r)) for s, r in zip(subscriptions, results, strict=True)]
+
+
+def _post(subscription: PushSubscription, body: str, *, severity: str, topic: str) -> str:
+    try:
+        # Rows from before endpoints were checked, or a host IT has since dropped.
+        endpoint_check(subscription.endpoint, resolve=False)
+    except PushRefused as error:
+        logger.warning("Push subscription %s dropped: %s", subscription.id, error.detail)
+        return "invalid"
     info = {"endpoint": subscription.endpoint}
     info["keys"] = {"p256dh": subscription.p256dh, "auth": subscription.auth}
     try:
         webpush(
             info,
-            data=json.dumps(message, separators=(",", ":")),
+            data=body,
             vapid_private_key=vapid(),
             # A fresh dict each time: webpush writes the first endpoint's "aud" into it.
             vapid_claims={"sub": settings.VAPID_SUBJECT},
             ttl=TTL_SECONDS[severity],
             headers={"Topic": topic, "Urgency": URGENCY[severity]},
-            timeout=TIMEOUT_SECONDS,
+            timeout=(settings.PUSH_CONNECT_TIMEOUT, settings.PUSH_READ_TIMEOUT),
+            requests_session=_session(),
         )
     except WebPushException as error:
         if error.status_code in GONE:
-            subscription.delete()
-            return "removed"
+            return "gone"
         logger.warning("Push to subscription %s failed: %s", subscription.id, error.message)
         return "failed"
+    except InvalidIPAddress as error:
+        logger.warning("Push to subscription %s refused: %s is private", subscription.id, error)
+        return "refused"
     except OSError as error:  # requests' connection errors are OSErrors
         logger.warning("Push to subscription %s failed: %s", subscription.id, error)
         return "failed"
     return "sent"
+
+
+def _session() -> HTTPSession:
+    # Resolves the name, checks the address and connects to that very address (TLS still
+    # checks the name), so DNS answering anew between check and connect changes nothing.
+    config = Config(
+        ip_filter_enable=True,
+        ip_filter_allow_loopback_ips=settings.PUSH_UNSAFE_LOOPBACK_FOR_TESTS,
+        never_redirect=True,
+        default_timeout=(settings.PUSH_CONNECT_TIMEOUT, settings.PUSH_READ_TIMEOUT),
+    )
+    return HTTPSession(config)
+
+
+def _count(outcome: PushOutcome, result: str) -> None:
+    outcome.sent += result == "sent"
+    outcome.removed += result == "removed"
+    outcome.refused += result == "refused"
+
+
+def _cap_check(user: AbstractBaseUser) -> None:
+    cap = settings.PUSH_MAX_DEVICES_PER_USER
+    if PushSubscription.objects.filter(user=user).count() >= cap:
+        raise PushRefused(
+            f"At most {cap} devices per account receive notifications: turn one off first."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _count_suppressed(subscription_id: int, door: str, event: Event) -> int:

@@ -146,6 +146,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "cameras.tasks.health_probe*": {"queue": "default"},
     "cameras.tasks.*": {"queue": "video"},
+    # Pushes wait on outside services: their own queue and worker, never a video slot.
+    "responder.tasks.push_*": {"queue": "push"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -185,6 +187,23 @@ VAPID_SUBJECT = envstr("VAPID_SUBJECT", "mailto:it@district.example")
 PUSH_WINDOW_SECONDS = envint("PUSH_WINDOW_SECONDS", "60")
 if PUSH_ENABLED and not DEBUG and not VAPID_PRIVATE_KEY:
     raise ImproperlyConfigured("Set VAPID_PRIVATE_KEY, or PUSH_ENABLED=false.")
+# Endpoints go only to these push services ("*." covers subdomains), over https, and never
+# to a private or loopback address after resolution (responder/push.py).
+PUSH_ALLOWED_HOSTS = envlist(
+    "PUSH_ALLOWED_HOSTS",
+    "fcm.googleapis.com,*.push.services.mozilla.com,*.notify.windows.com,*.push.apple.com",
+)
+PUSH_MAX_DEVICES_PER_USER = envint("PUSH_MAX_DEVICES_PER_USER", "10")
+PUSH_CONNECT_TIMEOUT = envint("PUSH_CONNECT_TIMEOUT", "3")
+PUSH_READ_TIMEOUT = envint("PUSH_READ_TIMEOUT", "5")
+PUSH_SEND_THREADS = envint("PUSH_SEND_THREADS", "32")
+# The test suite's stand-in push services listen on 127.0.0.1 over plain http. Never in
+# production: refused unless DEBUG.
+PUSH_UNSAFE_LOOPBACK_FOR_TESTS = envbool("PUSH_UNSAFE_LOOPBACK_FOR_TESTS", "false")
+if PUSH_UNSAFE_LOOPBACK_FOR_TESTS and not DEBUG:
+    raise ImproperlyConfigured(
+        "PUSH_UNSAFE_LOOPBACK_FOR_TESTS is for tests, never with DEBUG=false."
+    )
 
 # The longest an incident's emergency access runs before someone extends it with a reason;
 # an extension also reaches at most this far ahead (responder/incidents.py).

@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -40,6 +41,7 @@ class PushService:
     received: list[Received] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     arrived: threading.Condition = field(default_factory=threading.Condition)
+    on_receive: Callable[[Received], None] | None = None
 
     @property
     def origin(self) -> str:
@@ -58,8 +60,11 @@ def push_service_server(service: PushService) -> ThreadingHTTPServer:
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             headers = {k.lower(): v for k, v in self.headers.items()}
+            received = Received(self.path, headers, body)
+            if service.on_receive:
+                service.on_receive(received)
             with service.arrived:
-                service.received.append(Received(self.path, headers, body))
+                service.received.append(received)
                 service.arrived.notify_all()
             self.send_response(service.statuses.get(self.path, 201))
             self.send_header("Content-Length", "0")
@@ -73,10 +78,55 @@ def push_service_server(service: PushService) -> ThreadingHTTPServer:
     return server
 
 
+@dataclass
+class HangingPushService:
+    """Takes each push and never answers, until the sender gives up and closes."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    opened: int = 0
+    closed: int = 0
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def wait(self, ready: Callable[[], bool], timeout: float = 30) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not ready() and time.monotonic() < deadline:
+                self.changed.wait(0.1)
+            return ready()
+
+    def _count(self, what: str) -> None:
+        with self.changed:
+            setattr(self, what, getattr(self, what) + 1)
+            self.changed.notify_all()
+
+
+def hanging_server(service: HangingPushService) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            service._count("opened")
+            self.rfile.read(1)  # blocks until the sender closes the connection
+            service._count("closed")
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((service.host, 0), Handler)
+    server.daemon_threads = True
+    service.port = server.server_port
+    return server
+
+
 class Browser:
     """A device's push keys, as PushManager.subscribe() makes them."""
 
-    def __init__(self, service: PushService, name: str) -> None:
+    def __init__(self, service: PushService | HangingPushService, name: str) -> None:
         self.private_key = ec.generate_private_key(ec.SECP256R1())
         self.auth_secret = os.urandom(16)
         self.endpoint = f"{service.origin}/push/{name}"

@@ -50,6 +50,8 @@ def _push_settings(settings):
     settings.VAPID_SUBJECT = "mailto:it@district.example"
     settings.PUSH_ENABLED = True
     settings.PUSH_WINDOW_SECONDS = 60
+    # The stand-in push service (push_service.py) listens on 127.0.0.1 over plain http.
+    settings.PUSH_UNSAFE_LOOPBACK_FOR_TESTS = True
     for key in push._redis().scan_iter("responder:push:*"):
         push._redis().delete(key)
 
@@ -243,7 +245,7 @@ def test_the_push_task_runs_on_a_real_worker(service, door):
     browser = officer_with_phone(service, door.building)
     event = store_event(door)
 
-    with start_worker(app, pool="threads", queues=["default"], perform_ping_check=False):
+    with start_worker(app, pool="threads", queues=["push"], perform_ping_check=False):
         push_event_task.delay(event.id)
         received = service.wait_for(1)
 
@@ -271,7 +273,7 @@ def test_a_push_the_broker_could_not_take_at_ingest_goes_once_it_answers(service
 
     assert PendingPush.objects.filter(event=event).exists()
     settings.CELERY_BROKER_URL = broker
-    with start_worker(app, pool="threads", queues=["default"], perform_ping_check=False):
+    with start_worker(app, pool="threads", queues=["push"], perform_ping_check=False):
         assert push_pending_send() == 1
         received = service.wait_for(1)
 
@@ -280,12 +282,23 @@ def test_a_push_the_broker_could_not_take_at_ingest_goes_once_it_answers(service
 
 
 def test_a_push_is_left_pending_only_when_the_broker_did_not_answer(
-    door, django_capture_on_commit_callbacks
+    door, django_capture_on_commit_callbacks, settings
 ):
-    with django_capture_on_commit_callbacks(execute=True):
-        forced(door, "broker-up")
+    broker = quick_redis(settings.CELERY_BROKER_URL)
+    before = broker.llen("push")
 
+    with django_capture_on_commit_callbacks(execute=True):
+        event = forced(door, "broker-up")
+
+    assert [(h["task"], h["argsrepr"]) for h in queued_tasks(broker, before)] == [
+        ("responder.tasks.push_event", f"({event.id},)")
+    ]
     assert not PendingPush.objects.exists()
+
+
+def queued_tasks(broker, before: int) -> list[dict]:
+    """The tasks queued on `push` since it held `before`, newest first, as a worker reads them."""
+    return [json.loads(m)["headers"] for m in broker.lrange("push", 0, -before - 1)]
 
 
 def test_a_pending_push_past_its_ttl_is_dropped_not_sent(door, settings):
@@ -294,13 +307,11 @@ def test_a_pending_push_past_its_ttl_is_dropped_not_sent(door, settings):
     PendingPush.objects.create(event=stale)
     PendingPush.objects.create(event=fresh)
     broker = quick_redis(settings.CELERY_BROKER_URL)
-    before = broker.llen("default")
+    before = broker.llen("push")
 
     assert push.push_pending_queue() == 1
 
-    # The tasks it queued, newest first, as the worker would read them from the broker.
-    queued = [json.loads(m)["headers"] for m in broker.lrange("default", 0, -before - 1)]
-    assert [(h["task"], h["argsrepr"]) for h in queued] == [
+    assert [(h["task"], h["argsrepr"]) for h in queued_tasks(broker, before)] == [
         ("responder.tasks.push_event", f"({fresh.id},)")
     ]
     assert not PendingPush.objects.exists()
@@ -314,6 +325,29 @@ def test_a_dev_machine_derives_one_stable_key_and_production_needs_one(settings)
     settings.DEBUG = False
     with pytest.raises(ImproperlyConfigured):
         push.vapid_public_key()
+
+
+def test_a_subscription_kept_from_before_hosts_were_checked_is_dropped_unsent(service, door):
+    kept = officer_with_phone(service, door.building, "kept")
+    stranger = UserFactory()
+    GrantFactory(user=stranger, capabilities=["alarms"], building=door.building)
+    PushSubscription.objects.create(
+        user=stranger, endpoint="https://evil.example/push", p256dh=kept.p256dh, auth=kept.auth
+    )
+
+    outcome = push.push_event(store_event(door))
+
+    assert (outcome.sent, outcome.removed) == (1, 1)
+    assert list(PushSubscription.objects.values_list("endpoint", flat=True)) == [kept.endpoint]
+
+
+def test_production_refuses_to_start_with_loopback_push_services_allowed():
+    env = {**PRODUCTION, "PUSH_UNSAFE_LOOPBACK_FOR_TESTS": "true"}
+
+    result = run_manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "PUSH_UNSAFE_LOOPBACK_FOR_TESTS" in result.stderr
 
 
 def test_production_refuses_to_start_with_push_on_and_no_key():
