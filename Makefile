@@ -19,6 +19,9 @@ install: $(VENV)/.synced
 frontend: install
 	$(MAKE) -C frontend
 
+# The development key and settings: only where DEBUG is asked for, as here.
+demo test: export DEBUG ?= true
+
 demo: install frontend
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0

@@ -34,14 +34,20 @@ def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = envbool("DEBUG", "true")
-SECRET_KEY = envstr("SECRET_KEY", DEV_SECRET_KEY)
+# Off unless asked for: a deployment that forgets DEBUG runs as production, and so
+# refuses to start on the development key published here (make demo and make test set it).
+DEBUG = envbool("DEBUG", "false")
+SECRET_KEY = envstr("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS", "")
 if not DEBUG and (
     SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5
 ):
     raise ImproperlyConfigured("Set SECRET_KEY to a random value of 50 or more characters.")
-SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS", "")
-# Salt for the key that encrypts camera credentials at rest (encrypted_fields).
+if not DEBUG and DEV_SECRET_KEY in SECRET_KEY_FALLBACKS:
+    raise ImproperlyConfigured("SECRET_KEY_FALLBACKS must not hold the development key.")
+# Salt for the key that encrypts camera credentials and webhook secrets at rest
+# (encrypted_fields). The key itself derives from SECRET_KEY (and its fallbacks), which
+# production never takes from the repo; a salt is not a secret.
 SALT_KEY = envstr("CREDENTIALS_SALT", "responder-camera-credentials")
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")

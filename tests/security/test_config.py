@@ -1,0 +1,165 @@
+"""Attacks on how the server is configured and what it shows without a sign-in.
+
+A deployment that forgets DEBUG must not run on the development key published in this
+repository: anyone could forge video links with it. The API's schema and its explorer are
+for signed-in staff only and load nothing from other sites. The audit log records who
+really connected, not whatever address a client claims in a header.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core import signing
+
+from cameras.tokens import SALT
+from responder.embedded_redis import free_port
+from responder.settings import DEV_SECRET_KEY
+from tests.factories import CameraFactory, GrantFactory, UserFactory
+from tests.servers import ROOT, database_url
+
+REAL_KEY = "k3y-" + "x7Qm9vR2pL8sT4wZ6yB1nC5dF0gH3jK" * 2
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """An environment as a fresh machine has it: no DEBUG, no SECRET_KEY."""
+    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **extra}
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_process_without_debug_or_secret_key_refuses_to_start():
+    result = run_manage("check", env=clean_env())
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_the_development_key_as_a_fallback():
+    env = clean_env(SECRET_KEY=REAL_KEY, SECRET_KEY_FALLBACKS=DEV_SECRET_KEY)
+
+    result = run_manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY_FALLBACKS" in result.stderr
+
+
+def test_without_debug_no_key_derives_from_the_development_key():
+    # Camera credentials and webhook secrets are encrypted with keys derived from these.
+    script = (
+        "from django.conf import settings; from responder.settings import DEV_SECRET_KEY; "
+        "from cameras.models import Camera; "
+        "keys = Camera._meta.get_field('password').keys; "
+        "print(settings.DEBUG, DEV_SECRET_KEY in [settings.SECRET_KEY, "
+        "*settings.SECRET_KEY_FALLBACKS], len(keys))"
+    )
+    env = clean_env(SECRET_KEY=REAL_KEY, ALLOWED_HOSTS="responder.example.org")
+
+    result = run_manage("shell", "--verbosity", "0", "-c", script, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "1"]
+
+
+def forged_token(camera_id: int, user_id: int) -> str:
+    payload = [user_id, camera_id, "low", 0, int(time.time()) + 300]
+    return signing.dumps(payload, key=DEV_SECRET_KEY, salt=SALT, compress=False)
+
+
+def start_daphne(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, int | None]:
+    """daphne as production starts it; the port once it listens, None if it exited."""
+    port = free_port()
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    process = subprocess.Popen(
+        [*command, "responder.asgi:application"], cwd=ROOT, env=env, stderr=log.open("w")
+    )
+    for _ in range(300):
+        if process.poll() is not None:
+            return process, None
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, port
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("daphne neither listened nor exited")
+
+
+@pytest.fixture
+def production_env(redis_server) -> dict[str, str]:
+    return clean_env(
+        DATABASE_URL=database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        ALLOWED_HOSTS="127.0.0.1",
+        DJANGO_SETTINGS_MODULE="responder.settings",
+    )
+
+
+@pytest.fixture
+def watched_camera() -> Iterator[tuple[int, int]]:
+    camera = CameraFactory()
+    user = UserFactory()
+    GrantFactory(user=user, building=camera.building, capabilities=["live"])
+    yield camera.pk, user.pk
+
+
+def playlist_answer(port: int, camera_id: int, token: str) -> tuple[int, str]:
+    from tests.servers import HttpClient
+
+    path = f"/api/v1/cameras/{camera_id}/live/low/index.m3u8?token={token}"
+    # nginx terminates TLS in production and says so; without it every answer is a redirect.
+    status, _, body = HttpClient(port).request("GET", path, headers={"X-Forwarded-Proto": "https"})
+    return status, body.decode()
+
+
+def assert_refuses_forged_token(process: subprocess.Popen, port: int | None, ids, log: Path):
+    camera_id, user_id = ids
+    try:
+        if port is None:  # it refused to start: nothing can honour the forged link
+            assert process.returncode != 0
+            assert "SECRET_KEY" in log.read_text()
+            return
+        status, body = playlist_answer(port, camera_id, forged_token(camera_id, user_id))
+        assert (status, body) == (403, "This video link is not valid.")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_deployment_that_forgot_debug_and_the_key_never_honours_a_forged_link(
+    production_env, watched_camera, tmp_path
+):
+    log = tmp_path / "daphne.log"
+    process, port = start_daphne(production_env, log)
+
+    assert_refuses_forged_token(process, port, watched_camera, log)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_production_server_refuses_a_link_forged_with_the_development_key(
+    production_env, watched_camera, tmp_path
+):
+    log = tmp_path / "daphne.log"
+    process, port = start_daphne({**production_env, "SECRET_KEY": REAL_KEY}, log)
+
+    assert port is not None, log.read_text()
+    assert_refuses_forged_token(process, port, watched_camera, log)
