@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Iterable
 
 HEADER = "X-Responder-Signature"
 TOLERANCE_SECONDS = 300
+HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -32,9 +34,10 @@ def parse(header: str) -> tuple[int | None, list[str]]:
     timestamp, candidates = None, []
     for item in header.split(","):
         key, _, value = item.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isascii() and value.isdigit():
             timestamp = int(value)
-        elif key == "v1":
+        elif key == "v1" and HEX_DIGEST.fullmatch(value):
+            # Anything else can never match, and a non-ASCII str makes compare_digest raise.
             candidates.append(value)
     return timestamp, candidates
 

@@ -181,6 +181,8 @@ LIVE_TOKEN_SECONDS = min(envint("LIVE_TOKEN_SECONDS", "300"), 300)
 LIVE_ACCEL_REDIRECT = envstr("LIVE_ACCEL_REDIRECT", "")
 CAMERA_TIMEOUT = envint("CAMERA_TIMEOUT", "5")
 SNAPSHOT_CACHE_SECONDS = envint("SNAPSHOT_CACHE_SECONDS", "5")
+# After a webhook secret is rotated, the old one still verifies this long.
+WEBHOOK_SECRET_OVERLAP = timedelta(hours=envint("WEBHOOK_SECRET_OVERLAP_HOURS", "24"))
 
 # Web push (responder/push.py). With DEBUG and no key, a dev key derives from SECRET_KEY;
 # in production push is on when a key is set, and PUSH_ENABLED=true without one fails.
