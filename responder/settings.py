@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "maps",
     "cameras",
     "accesslog",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -265,6 +266,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # The schema maps the whole API: for signed-in, verified users only. Swagger UI comes
+    # from our own static files (the sidecar package), never from a CDN.
+    "SERVE_PERMISSIONS": ["responder.permissions.IsVerified"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

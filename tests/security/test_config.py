@@ -9,6 +9,7 @@ really connected, not whatever address a client claims in a header.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,12 +20,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core import signing
+from django.test import Client
 
 from cameras.tokens import SALT
 from responder.embedded_redis import free_port
 from responder.settings import DEV_SECRET_KEY
 from tests.factories import CameraFactory, GrantFactory, UserFactory
-from tests.servers import ROOT, database_url
+from tests.servers import ROOT, HttpClient, database_url, http_sign_in
 
 REAL_KEY = "k3y-" + "x7Qm9vR2pL8sT4wZ6yB1nC5dF0gH3jK" * 2
 
@@ -120,8 +122,6 @@ def watched_camera() -> Iterator[tuple[int, int]]:
 
 
 def playlist_answer(port: int, camera_id: int, token: str) -> tuple[int, str]:
-    from tests.servers import HttpClient
-
     path = f"/api/v1/cameras/{camera_id}/live/low/index.m3u8?token={token}"
     # nginx terminates TLS in production and says so; without it every answer is a redirect.
     status, _, body = HttpClient(port).request("GET", path, headers={"X-Forwarded-Proto": "https"})
@@ -163,3 +163,40 @@ def test_a_production_server_refuses_a_link_forged_with_the_development_key(
 
     assert port is not None, log.read_text()
     assert_refuses_forged_token(process, port, watched_camera, log)
+
+
+def unverified_cookie(user) -> str:
+    """The session of a user past the password but not the second factor."""
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_api_schema_and_its_explorer_refuse_anonymous_and_unverified_sessions(daphne):
+    user = UserFactory(is_staff=True, is_superuser=True)
+    anonymous = HttpClient(daphne)
+    half_signed_in = {"Cookie": unverified_cookie(user)}
+
+    for path in ("/api/v1/schema/", "/api/v1/docs/"):
+        status, _, body = anonymous.request("GET", path)
+        assert status in (401, 403) and b"paths" not in body, path
+        status, _, body = anonymous.request("GET", path, headers=half_signed_in)
+        assert status in (401, 403) and b"paths" not in body, path
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_api_explorer_loads_nothing_from_another_host(daphne):
+    client = http_sign_in(daphne, UserFactory())
+
+    status, _, page = client.request("GET", "/api/v1/docs/")
+    schema_status, _, schema = client.request("GET", "/api/v1/schema/")
+
+    assert status == 200 and schema_status == 200 and b"/api/v1/events/" in schema
+    sources = re.findall(rb'(?:src|href)="([^"]*)"', page)
+    assert sources and all(url.startswith(b"/") and not url.startswith(b"//") for url in sources)
+    assert not re.search(rb"https?://|//cdn", page)
+    for url in sources:
+        assert client.request("GET", url.decode())[0] == 200, url
