@@ -2,17 +2,17 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from responder import frontend
+from responder.api_docs import DocsView, SchemaView
 
 api = [
     path("", include("responder.api_urls")),
     path("", include("maps.urls")),
     path("", include("cameras.urls")),
     path("", include("accesslog.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(url_name="schema"), name="docs"),
 ]
 
 urlpatterns = [

@@ -17,8 +17,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 OPEN_API_ROUTES = {
     "api/v1/auth/login": "where the second factor is given",
     "api/v1/auth/logout": "any session may end itself",
-    "api/v1/schema/": "the API's shape, no data",
-    "api/v1/docs/": "the API's shape, no data",
     "api/v1/push/vapid-key": "a public key by nature",
     "api/v1/access/<slug:slug>/events": "the access system's webhook, signed with its secret",
     "api/v1/cameras/<int:camera_id>/live/<str:profile>/index.m3u8": (
