@@ -2,6 +2,7 @@
 
 import os
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import dj_database_url
@@ -49,6 +50,16 @@ if not DEBUG and DEV_SECRET_KEY in SECRET_KEY_FALLBACKS:
 # (encrypted_fields). The key itself derives from SECRET_KEY (and its fallbacks), which
 # production never takes from the repo; a salt is not a secret.
 SALT_KEY = envstr("CREDENTIALS_SALT", "responder-camera-credentials")
+
+# Proxies (addresses or networks) whose X-Forwarded-For is believed; none by default.
+TRUSTED_PROXIES = tuple(envlist("TRUSTED_PROXIES", ""))
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is no address or network"
+        ) from None
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")

@@ -24,9 +24,11 @@ from django.test import Client
 
 from cameras.tokens import SALT
 from responder.embedded_redis import free_port
+from responder.models import AuditEntry
 from responder.settings import DEV_SECRET_KEY
-from tests.factories import CameraFactory, GrantFactory, UserFactory
-from tests.servers import ROOT, HttpClient, database_url, http_sign_in
+from tests.factories import PASSWORD, CameraFactory, GrantFactory, UserFactory
+from tests.servers import ROOT, HttpClient, database_url, http_sign_in, serve, stop
+from tests.signin_helpers import LOGIN, code_for, usable_device
 
 REAL_KEY = "k3y-" + "x7Qm9vR2pL8sT4wZ6yB1nC5dF0gH3jK" * 2
 
@@ -200,3 +202,45 @@ def test_the_api_explorer_loads_nothing_from_another_host(daphne):
     assert not re.search(rb"https?://|//cdn", page)
     for url in sources:
         assert client.request("GET", url.decode())[0] == 200, url
+
+
+def gunicorn_with(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    command = [
+        "gunicorn",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "responder.wsgi:application",
+    ]
+    return serve(command, port, log, env), port
+
+
+def sign_in_through(port: int, user, forwarded_for: str) -> None:
+    credentials = {
+        "username": user.get_username(),
+        "password": PASSWORD,
+        "otp": code_for(usable_device(user)),
+    }
+    headers = {"X-Forwarded-For": forwarded_for}
+    status, _, body = HttpClient(port).request("POST", LOGIN, credentials, headers)
+    assert status == 200, body
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("trusted", "recorded"), [("", "127.0.0.1"), ("127.0.0.1", "203.0.113.9")]
+)
+def test_an_audit_row_records_the_real_peer_unless_a_trusted_proxy_forwarded_it(
+    redis_server, tmp_path, trusted, recorded
+):
+    user = UserFactory()
+    process, port = gunicorn_with({"TRUSTED_PROXIES": trusted}, tmp_path / "gunicorn.log")
+    try:
+        sign_in_through(port, user, forwarded_for="203.0.113.9")
+    finally:
+        stop(process)
+
+    assert AuditEntry.objects.get(action="signin", user=user).ip == recorded
