@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -55,13 +56,15 @@ class AccessSystemAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         overlap = settings.WEBHOOK_SECRET_OVERLAP
         rotated = []
-        for system in queryset:
-            secret = system.webhook_secret_rotate(overlap=overlap)
-            details = {"previous_valid_until": system.previous_secret_until.isoformat()}
-            audit_record(
-                action="webhook_secret.rotated", request=request, obj=system, details=details
-            )
-            rotated.append((system, secret))
+        with transaction.atomic():  # no rotation without its audit row
+            chosen = AccessSystem.objects.filter(pk__in=queryset.values("pk"))
+            for system in chosen.select_for_update():
+                secret = system.webhook_secret_rotate(overlap=overlap)
+                details = {"previous_valid_until": system.previous_secret_until.isoformat()}
+                audit_record(
+                    action="webhook_secret.rotated", request=request, obj=system, details=details
+                )
+                rotated.append((system, secret))
         return secrets_shown_once(request, rotated, verb="rotated")
 
 
