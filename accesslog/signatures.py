@@ -2,7 +2,8 @@
 
 Header: `X-Responder-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`.
 While a secret rotates, the sender signs with the old and the new one and sends one `v1=`
-for each; any of them matching the system's secret is enough. The timestamp is signed
+for each; any of them matching one of the system's secrets is enough (the new one, and the
+old one until the overlap IT chose at rotation ends). The timestamp is signed
 too, so a captured request cannot be replayed after the tolerance.
 """
 
