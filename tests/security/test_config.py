@@ -2,7 +2,7 @@
 
 A deployment that forgets DEBUG must not run on the development key published in this
 repository: anyone could forge video links with it. The API's schema and its explorer are
-for signed-in staff only and load nothing from other sites. The audit log records who
+for users signed in with both factors, and load nothing from other sites. The audit log records who
 really connected, not whatever address a client claims in a header.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from tests.factories import PASSWORD, CameraFactory, GrantFactory, UserFactory
 from tests.servers import ROOT, HttpClient, database_url, http_sign_in, serve, stop
 from tests.signin_helpers import LOGIN, code_for, usable_device
 
-REAL_KEY = "k3y-" + "x7Qm9vR2pL8sT4wZ6yB1nC5dF0gH3jK" * 2
+REAL_KEY = secrets.token_urlsafe(50)  # a production key: random, made for this run
 
 
 def clean_env(**extra: str) -> dict[str, str]:
