@@ -30,6 +30,9 @@ system-demo:
 system-prod:
 	bin/system-packages prod
 
+# The development key and settings: only where DEBUG is asked for, as here.
+demo test: export DEBUG ?= true
+
 demo: install frontend system-demo
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
 from accesslog.models import AccessSystem, Door, DoorCamera
 from maps.admin import PlacedAdmin, PlanPlacementMedia, floor_plans, plan_placement
+from responder.audit import audit_record
 
 # --- Access systems and doors -----------------------------------------------------------
 
@@ -16,6 +22,9 @@ class AccessSystemAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    fields = ["name", "slug", "kind", "webhook_secret_state"]
+    readonly_fields = ["webhook_secret_state"]
+    actions = ["rotate_webhook_secret"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessSystem]:
         return super().get_queryset(request).annotate(door_count=Count("doors"))
@@ -23,6 +32,56 @@ class AccessSystemAdmin(admin.ModelAdmin):
     @admin.display(description="doors", ordering="door_count")
     def door_count(self, system: AccessSystem) -> int:
         return system.door_count
+
+    @admin.display(description="webhook secret")
+    def webhook_secret_state(self, system: AccessSystem) -> str:
+        if system.pk is None:
+            return "Made when you save, and shown once then."
+        rotated = system.secret_rotated_at
+        state = f"Set; rotated {rotated:%Y-%m-%d %H:%M %Z}." if rotated else "Set."
+        if system.previous_webhook_secret and system.previous_secret_until:
+            until = system.previous_secret_until
+            if until > timezone.now():
+                state += f" The previous one verifies until {until:%Y-%m-%d %H:%M %Z}."
+        return state + " To get a new one, rotate it from the list of access systems."
+
+    def response_add(
+        self, request: HttpRequest, obj: AccessSystem, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        return secrets_shown_once(request, [(obj, obj.webhook_secret)], verb="made")
+
+    @admin.action(description="Rotate the webhook secret (the old one verifies a while longer)")
+    def rotate_webhook_secret(
+        self, request: HttpRequest, queryset: QuerySet[AccessSystem]
+    ) -> HttpResponse:
+        overlap = settings.WEBHOOK_SECRET_OVERLAP
+        rotated = []
+        with transaction.atomic():  # no rotation without its audit row
+            chosen = AccessSystem.objects.filter(pk__in=queryset.values("pk"))
+            for system in chosen.select_for_update():
+                secret = system.webhook_secret_rotate(overlap=overlap)
+                details = {"previous_valid_until": system.previous_secret_until.isoformat()}
+                audit_record(
+                    action="webhook_secret.rotated", request=request, obj=system, details=details
+                )
+                rotated.append((system, secret))
+        return secrets_shown_once(request, rotated, verb="rotated")
+
+
+def secrets_shown_once(
+    request: HttpRequest, systems: list[tuple[AccessSystem, str]], *, verb: str
+) -> HttpResponse:
+    """The only page that ever shows a webhook secret: no cache may keep it."""
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Webhook secret {verb}",
+        "systems": systems,
+        "verb": verb,
+        "overlap_hours": int(settings.WEBHOOK_SECRET_OVERLAP.total_seconds() // 3600),
+    }
+    response = TemplateResponse(request, "accesslog/admin/webhook_secret.html", context)
+    add_never_cache_headers(response)
+    return response
 
 
 class DoorCameraInline(admin.TabularInline):

@@ -76,6 +76,7 @@ class DoorViewSet(viewsets.ReadOnlyModelViewSet):
 # --- Events -----------------------------------------------------------------------------
 
 MAX_EVENT_BYTES = 64 * 1024
+MAX_EVENT_DEPTH = 16
 PAGE_DEFAULT, PAGE_MAX = 100, 500
 
 
@@ -99,16 +100,15 @@ class EventIngest(APIView):
         body = _body(request)
         if body is None:
             return Response({"detail": "Over 64 KiB."}, status=413)
-        if not verify(request.headers.get(HEADER), body, [system.webhook_secret]):
+        if not verify(request.headers.get(HEADER), body, system.webhook_secrets()):
             return Response(
                 {"detail": f"Missing, wrong or stale {HEADER}."},
                 status=401,
                 headers={"WWW-Authenticate": HEADER},
             )
-        try:
-            payload = json.loads(body)
-        except ValueError:  # also bad UTF-8
-            return Response({"body": ["Not valid JSON."]}, status=400)
+        payload, problem = _payload(body)
+        if problem:
+            return Response({"detail": problem, "body": [problem]}, status=400)
         event, created = event_ingest(system=system, payload=payload, lookups=lookups)
         return Response({"id": event.id, "seq": event.seq}, status=202 if created else 200)
 
@@ -130,6 +130,35 @@ def _body(request: Request) -> bytes | None:
     except RequestDataTooBig:
         return None
     return body if len(body) <= MAX_EVENT_BYTES else None
+
+
+def _payload(body: bytes) -> tuple[object, str]:
+    """The parsed JSON, or the reason it is refused. An event is a shallow object: a deep
+    one is an attack on every recursive walk after this (parser, validation, storage)."""
+    try:
+        payload = json.loads(body)
+    except RecursionError:
+        return None, f"JSON nested deeper than {MAX_EVENT_DEPTH} levels."
+    except ValueError:  # also bad UTF-8
+        return None, "Not valid JSON."
+    if _depth(payload) > MAX_EVENT_DEPTH:
+        return None, f"JSON nested deeper than {MAX_EVENT_DEPTH} levels."
+    return payload, ""
+
+
+def _depth(value: object) -> int:
+    """How many objects and arrays deep `value` goes, counted without recursion."""
+    deepest, level = 0, [value]
+    while level := [item for item in level if isinstance(item, dict | list)]:
+        deepest += 1
+        if deepest > MAX_EVENT_DEPTH:
+            break
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+    return deepest
 
 
 class EventList(APIView):

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from encrypted_fields.fields import EncryptedCharField
 
 from cameras.models import Camera
 from maps.models import Placed
@@ -29,13 +31,36 @@ class AccessSystem(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     kind = models.CharField(max_length=20, choices=SystemKind.choices)
-    webhook_secret = models.CharField(max_length=200, default=new_webhook_secret)
+    # Write-only: encrypted at rest, never in a form; shown once when made or rotated.
+    webhook_secret = EncryptedCharField(max_length=200, default=new_webhook_secret, editable=False)
+    # While the access system moves to the new secret, the old one verifies until then.
+    previous_webhook_secret = EncryptedCharField(
+        max_length=200, null=True, blank=True, editable=False
+    )
+    previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def webhook_secrets(self) -> list[str]:
+        """The secrets a signature may match now: the current one, and the old one
+        until its overlap ends."""
+        overlapping = self.previous_secret_until and timezone.now() < self.previous_secret_until
+        return [self.webhook_secret, *([self.previous_webhook_secret] if overlapping else [])]
+
+    def webhook_secret_rotate(self, *, overlap: timedelta) -> str:
+        """A new secret, saved; the current one verifies for `overlap` more."""
+        now = timezone.now()
+        self.previous_webhook_secret = self.webhook_secret
+        self.previous_secret_until = now + overlap
+        self.webhook_secret = new_webhook_secret()
+        self.secret_rotated_at = now
+        self.save()
+        return self.webhook_secret
 
 
 class DoorQuerySet(models.QuerySet):

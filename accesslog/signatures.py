@@ -2,7 +2,8 @@
 
 Header: `X-Responder-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`.
 While a secret rotates, the sender signs with the old and the new one and sends one `v1=`
-for each; any of them matching the system's secret is enough. The timestamp is signed
+for each; any of them matching one of the system's secrets is enough (the new one, and the
+old one until the overlap IT chose at rotation ends). The timestamp is signed
 too, so a captured request cannot be replayed after the tolerance.
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Iterable
 
 HEADER = "X-Responder-Signature"
 TOLERANCE_SECONDS = 300
+HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -32,9 +35,10 @@ def parse(header: str) -> tuple[int | None, list[str]]:
     timestamp, candidates = None, []
     for item in header.split(","):
         key, _, value = item.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isascii() and value.isdigit():
             timestamp = int(value)
-        elif key == "v1":
+        elif key == "v1" and HEX_DIGEST.fullmatch(value):
+            # Anything else can never match, and a non-ASCII str makes compare_digest raise.
             candidates.append(value)
     return timestamp, candidates
 

@@ -6,7 +6,13 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from maps.plans import PLAN_EXTENSIONS, plan_size, plan_upload_to, validate_plan
+from maps.plans import (
+    PLAN_EXTENSIONS,
+    plan_sanitise,
+    plan_size,
+    plan_upload_to,
+    validate_plan,
+)
 from responder.capabilities import VIEWING, Capability
 
 if TYPE_CHECKING:
@@ -43,6 +49,7 @@ class Campus(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
+        plan_sanitise(self.site_plan)
         self.site_plan_width, self.site_plan_height = _plan_size(self.site_plan)
         super().save(*args, **kwargs)
 
@@ -101,6 +108,7 @@ class Floor(models.Model):
         return f"{self.building} – {self.name}"
 
     def save(self, *args, **kwargs) -> None:
+        plan_sanitise(self.plan)
         self.plan_width, self.plan_height = _plan_size(self.plan)
         super().save(*args, **kwargs)
 

@@ -1,4 +1,5 @@
-"""Floor and site plan images: accepted formats, their size, versioned file names."""
+"""Floor and site plan images: accepted formats, their size, versioned file names, and
+SVGs made passive before they are stored."""
 
 import hashlib
 from pathlib import PurePath
@@ -6,10 +7,14 @@ from xml.etree import ElementTree
 
 from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db.models.fields.files import FieldFile
 from PIL import Image, UnidentifiedImageError
+from py_svg_hush import filter_svg
 
 PLAN_EXTENSIONS = ("svg", "png", "webp")
 RASTER_FORMATS = {"png": "PNG", "webp": "WEBP"}
+CONTENT_TYPES = {"svg": "image/svg+xml", "png": "image/png", "webp": "image/webp"}
 
 
 def plan_upload_to(instance: object, filename: str) -> str:
@@ -18,6 +23,28 @@ def plan_upload_to(instance: object, filename: str) -> str:
     field_file = instance.plan if hasattr(instance, "plan") else instance.site_plan
     digest = _digest(field_file)
     return f"plans/{digest}{PurePath(filename).suffix.lower()}"
+
+
+def plan_sanitise(field_file: FieldFile) -> None:
+    """An SVG about to be stored loses its scripts, event handlers, foreign objects and
+    references to other hosts (svg-hush): a plan is a drawing, and an SVG opened on its
+    own runs with our origin. Before the name is taken, so the name hashes what is kept."""
+    if not field_file or field_file._committed or plan_extension(field_file.name) != "svg":
+        return
+    field_file.seek(0)
+    field_file.file = ContentFile(plan_svg_clean(field_file.read()), name=field_file.name)
+
+
+def plan_svg_clean(content: bytes) -> bytes:
+    """The SVG as stored; cleaning it again changes nothing."""
+    try:
+        return filter_svg(content)
+    except ValueError as error:
+        raise ValidationError("This SVG could not be read.") from error
+
+
+def plan_extension(name: str) -> str:
+    return PurePath(name).suffix.lower().lstrip(".")
 
 
 def validate_plan(file: File) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import models
@@ -41,5 +44,37 @@ def audit_record(
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    # REMOTE_ADDR only: behind a proxy, the proxy must set it (daphne --proxy-headers).
-    return request.META.get("REMOTE_ADDR") or None if request else None
+    """The address of whoever made the request. X-Forwarded-For is read only as far as
+    the hops that appended to it are TRUSTED_PROXIES: anyone else can write anything there.
+    """
+    peer = request.META.get("REMOTE_ADDR") if request else None
+    if not peer or not _trusted(peer):
+        return peer or None
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+    # Each proxy appends the address it was handed the request by: read from the right.
+    for hop in reversed([hop.strip() for hop in forwarded if hop.strip()]):
+        if _address(hop) is None:
+            break
+        peer = hop
+        if not _trusted(hop):
+            break
+    return peer
+
+
+def _trusted(address: str) -> bool:
+    ip = _address(address)
+    return ip is not None and any(
+        ip in network for network in _proxies(tuple(settings.TRUSTED_PROXIES))
+    )
+
+
+def _address(text: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+@cache
+def _proxies(configured: tuple[str, ...]) -> list[IPv4Network | IPv6Network]:
+    return [ip_network(item, strict=False) for item in configured]

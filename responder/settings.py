@@ -2,6 +2,7 @@
 
 import os
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import dj_database_url
@@ -34,15 +35,31 @@ def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = envbool("DEBUG", "true")
-SECRET_KEY = envstr("SECRET_KEY", DEV_SECRET_KEY)
+# Off unless asked for: a deployment that forgets DEBUG runs as production, and so
+# refuses to start on the development key published here (make demo and make test set it).
+DEBUG = envbool("DEBUG", "false")
+SECRET_KEY = envstr("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS", "")
 if not DEBUG and (
     SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5
 ):
     raise ImproperlyConfigured("Set SECRET_KEY to a random value of 50 or more characters.")
-SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS", "")
-# Salt for the key that encrypts camera credentials at rest (encrypted_fields).
+if not DEBUG and DEV_SECRET_KEY in SECRET_KEY_FALLBACKS:
+    raise ImproperlyConfigured("SECRET_KEY_FALLBACKS must not hold the development key.")
+# Salt for the key that encrypts camera credentials and webhook secrets at rest
+# (encrypted_fields). The key itself derives from SECRET_KEY (and its fallbacks), which
+# production never takes from the repo; a salt is not a secret.
 SALT_KEY = envstr("CREDENTIALS_SALT", "responder-camera-credentials")
+
+# Proxies (addresses or networks) whose X-Forwarded-For is believed; none by default.
+TRUSTED_PROXIES = tuple(envlist("TRUSTED_PROXIES", ""))
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is no address or network"
+        ) from None
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
@@ -69,6 +86,7 @@ INSTALLED_APPS = [
     "maps",
     "cameras",
     "accesslog",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -177,6 +195,8 @@ LIVE_TOKEN_SECONDS = min(envint("LIVE_TOKEN_SECONDS", "300"), 300)
 LIVE_ACCEL_REDIRECT = envstr("LIVE_ACCEL_REDIRECT", "")
 CAMERA_TIMEOUT = envint("CAMERA_TIMEOUT", "5")
 SNAPSHOT_CACHE_SECONDS = envint("SNAPSHOT_CACHE_SECONDS", "5")
+# After a webhook secret is rotated, the old one still verifies this long.
+WEBHOOK_SECRET_OVERLAP = timedelta(hours=envint("WEBHOOK_SECRET_OVERLAP_HOURS", "24"))
 
 # Web push (responder/push.py). With DEBUG and no key, a dev key derives from SECRET_KEY;
 # in production push is on when a key is set, and PUSH_ENABLED=true without one fails.
@@ -282,6 +302,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # The schema maps the whole API: for signed-in, verified users only. Swagger UI comes
+    # from our own static files (the sidecar package), never from a CDN.
+    "SERVE_PERMISSIONS": ["responder.permissions.IsVerified"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

@@ -1,18 +1,18 @@
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from maps.urls import plan_urlpatterns
 from responder import frontend
+from responder.api_docs import DocsView, SchemaView
 
 api = [
     path("", include("responder.api_urls")),
     path("", include("maps.urls")),
     path("", include("cameras.urls")),
     path("", include("accesslog.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(url_name="schema"), name="docs"),
 ]
 
 urlpatterns = [
@@ -21,5 +21,6 @@ urlpatterns = [
     path("manifest.webmanifest", frontend.manifest, name="manifest"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api)),
-    *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),
+    # Plans only, each checked against the user's scope: nothing else under MEDIA_ROOT.
+    path(settings.MEDIA_URL.lstrip("/"), include(plan_urlpatterns)),
 ]

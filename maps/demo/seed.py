@@ -16,6 +16,7 @@ from maps.demo import drawing
 from maps.demo.district import CAMPUSES, DISTRICT
 from maps.demo.layout import BuildingSpec, CameraSpec, CampusSpec, floor_plan
 from maps.models import Building, Campus, District, Floor
+from maps.plans import plan_svg_clean
 
 NEAREST = 3  # cameras linked to each door
 
@@ -100,6 +101,7 @@ def _building(
 
 def _plan_set(obj: Campus | Floor, field: str, content: bytes) -> None:
     # The same name plan_upload_to gives: an unchanged plan keeps its file and URL.
+    content = plan_svg_clean(content)
     name = f"plans/{hashlib.sha256(content).hexdigest()[:20]}.svg"
     current = getattr(obj, field)
     if current.name == name and current.storage.exists(name):

@@ -2,6 +2,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accesslog.api import PAGE_MAX
 from accesslog.models import EventAck
 from accesslog.services import event_ingest
 from tests.accesslog.ingest_helpers import event_json
@@ -10,6 +11,7 @@ from tests.factories import (
     DoorFactory,
     GrantFactory,
     UserFactory,
+    event_store,
     sign_in_verified,
 )
 
@@ -81,9 +83,16 @@ def test_it_pages_by_seq_with_a_constant_number_of_queries(client, door):
 
 
 def test_it_bounds_the_page_size(client, door):
+    for _ in range(PAGE_MAX + 1):
+        event_store(door)
     officer(client, door.building)
+
+    huge = client.get("/api/v1/events/?limit=100000").json()
+    tiny = client.get("/api/v1/events/?limit=0").json()
+
     assert client.get("/api/v1/events/?limit=x").status_code == 400
-    assert client.get("/api/v1/events/?limit=100000").status_code == 200
+    assert len(huge["results"]) == PAGE_MAX and huge["next"].endswith(f"limit={PAGE_MAX}")
+    assert len(tiny["results"]) == 1 and tiny["next"].endswith("limit=1")
 
 
 def test_it_needs_a_verified_second_factor(client, door):

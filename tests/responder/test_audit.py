@@ -4,7 +4,7 @@ import io
 import pytest
 from django.urls import reverse
 
-from responder.audit import audit_record
+from responder.audit import audit_record, client_ip
 from responder.models import AuditEntry, Grant
 from tests.factories import CampusFactory, GroupFactory, TOTPDeviceFactory, UserFactory
 
@@ -104,3 +104,38 @@ def test_a_change_in_the_admin_is_audited_with_who_made_it(it_admin_client):
     row = AuditEntry.objects.get(action="admin.added")
     assert row.username == "it"
     assert row.details["object_repr"] == "Fire responders"
+
+
+def request_from(peer: str, forwarded: str = ""):
+    from django.contrib.auth.models import AnonymousUser
+    from django.test import RequestFactory
+
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    request = RequestFactory().get("/", REMOTE_ADDR=peer, headers=headers)
+    request.user = AnonymousUser()
+    return request
+
+
+def test_client_ip_ignores_forwarded_for_from_a_peer_that_is_not_a_trusted_proxy(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    assert client_ip(request_from("198.51.100.7", "203.0.113.9")) == "198.51.100.7"
+
+
+def test_client_ip_reads_forwarded_for_back_to_the_first_untrusted_hop(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8", "127.0.0.1"]
+    spoofed_then_real = "6.6.6.6, 203.0.113.9, 10.1.2.3"
+
+    assert client_ip(request_from("127.0.0.1", spoofed_then_real)) == "203.0.113.9"
+    assert client_ip(request_from("127.0.0.1", "10.1.2.3")) == "10.1.2.3"
+    assert client_ip(request_from("127.0.0.1")) == "127.0.0.1"
+
+
+def test_client_ip_stops_at_a_hop_that_is_no_address(settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    assert client_ip(request_from("127.0.0.1", "203.0.113.9, not-an-ip")) == "127.0.0.1"
+
+
+def test_an_audit_row_keeps_the_client_a_trusted_proxy_names(settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    row = audit_record(action="video.live", request=request_from("127.0.0.1", "203.0.113.9"))
+    assert AuditEntry.objects.get(pk=row.pk).ip == "203.0.113.9"

@@ -45,3 +45,19 @@ def test_a_bad_boolean_fails_loudly():
     result = run_manage("check", env={"DEBUG": "maybe"})
     assert result.returncode != 0
     assert "DEBUG must be true or false" in result.stderr
+
+
+def test_a_trusted_proxy_that_is_no_address_fails_loudly():
+    result = run_manage("check", env={"TRUSTED_PROXIES": "127.0.0.1,nginx.local"})
+    assert result.returncode != 0
+    assert "TRUSTED_PROXIES: 'nginx.local' is no address or network" in result.stderr
+
+
+def test_the_webhook_secret_overlap_is_read_in_hours():
+    result = run_manage(
+        "shell", "--verbosity", "0", "-c",
+        "from django.conf import settings; print(settings.WEBHOOK_SECRET_OVERLAP)",
+        env={"WEBHOOK_SECRET_OVERLAP_HOURS": "2"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2:00:00"
