@@ -74,6 +74,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "responder.middleware.SessionFreeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -175,6 +176,8 @@ LIVE_TOKEN_SECONDS = min(envint("LIVE_TOKEN_SECONDS", "300"), 300)
 LIVE_ACCEL_REDIRECT = envstr("LIVE_ACCEL_REDIRECT", "")
 CAMERA_TIMEOUT = envint("CAMERA_TIMEOUT", "5")
 SNAPSHOT_CACHE_SECONDS = envint("SNAPSHOT_CACHE_SECONDS", "5")
+# (camera, profile) live views one user may hold at once, then 429.
+LIVE_MAX_SESSIONS_PER_USER = envint("LIVE_MAX_SESSIONS_PER_USER", "4")
 
 # Web push (responder/push.py). With DEBUG and no key, a dev key derives from SECRET_KEY;
 # in production push is on when a key is set, and PUSH_ENABLED=true without one fails.
