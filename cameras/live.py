@@ -240,7 +240,7 @@ def _wait(seconds: float, keep_going) -> bool:
 
 def _keeper(camera_id: int, profile: str, owner: str, member: str):
     r = redis_client()
-    checked = enabled_checked = time.monotonic()
+    checked, enabled_checked = 0.0, time.monotonic()
 
     def keep_going() -> bool:
         nonlocal checked, enabled_checked

@@ -146,7 +146,7 @@ class LiveView {
   renewBefore(expiresAt, renew) {
     clearTimeout(this.renew);
     const left = new Date(expiresAt).getTime() - Date.now();
-    this.renew = setTimeout(renew, Math.max(Math.min(left - 30000, left / 2), 1000));
+    this.renew = setTimeout(renew, Math.max(left - 30000, left / 2, 1000));
   }
 
   async refresh(hls) {
