@@ -1,4 +1,7 @@
+import importlib
+
 import pytest
+from django.apps import apps
 
 from cameras.forms import CameraAdminForm
 from cameras.models import Camera
@@ -52,3 +55,17 @@ def test_the_disable_action_switches_cameras_off(client):
     )
 
     assert not Camera.objects.filter(enabled=True).exists()
+
+
+def test_the_migration_moves_credentials_already_stored_in_urls():
+    camera = CameraFactory(
+        main_stream_url="rtsp://svc:s3cret@10.0.0.9/main", username="old", password="old"
+    )
+    migration = importlib.import_module("cameras.migrations.0003_stream_urls_without_credentials")
+
+    migration.credentials_out_of_urls(apps, None)
+
+    camera.refresh_from_db()
+    assert camera.main_stream_url == "rtsp://10.0.0.9/main"
+    # The URL's were the ones in use: they took precedence over the fields.
+    assert (camera.username, camera.password) == ("svc", "s3cret")
