@@ -200,6 +200,19 @@ def test_a_chain_of_playlist_fetches_cannot_outlive_the_sessions_hard_end(
         assert get(port, with_token(segment, token))[0] in (403, 410)
 
 
+def test_a_video_link_ends_no_later_than_the_sessions_idle_limit(
+    video_worker, camera_server, server
+):
+    port = server(SESSION_IDLE_MINUTES="1")
+    camera = CameraFactory(main_stream_url=simulated(camera_server))
+    client = http_sign_in(port, viewer(camera))
+
+    answer = watch(client, camera)
+
+    idle_end = Session.objects.get(session_key=session_key(client)).expire_date.timestamp()
+    assert datetime.fromisoformat(answer["expires_at"]).timestamp() <= idle_end
+
+
 def test_fetching_a_playlist_with_the_session_cookie_does_not_renew_the_session(
     video_worker, camera_server, server
 ):
