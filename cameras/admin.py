@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -9,7 +10,13 @@ from django.urls import URLPattern, path, reverse
 
 from cameras.forms import CameraAdminForm, CameraImportForm
 from cameras.models import Camera, Tag
-from cameras.services import CSV_COLUMNS, REQUIRED_COLUMNS, camera_import_csv
+from cameras.services import (
+    CSV_COLUMNS,
+    REQUIRED_COLUMNS,
+    camera_import_csv,
+    cameras_stop,
+    cameras_switch,
+)
 from maps.admin import PlacedAdmin, PlanPlacementMedia, floor_plans, plan_placement
 from responder.audit import audit_record
 
@@ -68,13 +75,21 @@ class CameraAdmin(PlacedAdmin):
 
     @admin.action(description="Enable the selected cameras")
     def enable(self, request: HttpRequest, queryset: QuerySet[Camera]) -> None:
-        count = queryset.update(enabled=True)
+        count = cameras_switch(cameras=queryset, enabled=True)
         self.message_user(request, f"Enabled {count} camera(s).", messages.SUCCESS)
 
     @admin.action(description="Disable the selected cameras")
     def disable(self, request: HttpRequest, queryset: QuerySet[Camera]) -> None:
-        count = queryset.update(enabled=False)
+        count = cameras_switch(cameras=queryset, enabled=False)
         self.message_user(request, f"Disabled {count} camera(s).", messages.SUCCESS)
+
+    def save_model(
+        self, request: HttpRequest, obj: Camera, form: CameraAdminForm, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if not obj.enabled:
+            # Off means off: its running sessions stop, not only new requests.
+            transaction.on_commit(lambda: cameras_stop(camera_ids=[obj.pk]))
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.import_view)

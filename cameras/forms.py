@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from cameras.models import Camera
+from cameras.models import Camera, stream_credentials_move
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 
@@ -45,12 +45,29 @@ class CameraAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        self._move_url_credentials(cleaned)
         for name in ("username", "password"):
             if cleaned.get("clear_credentials"):
                 cleaned[name] = None
             elif not cleaned.get(name):
                 cleaned[name] = getattr(self.instance, name, None)
         return cleaned
+
+    def _move_url_credentials(self, cleaned: dict[str, Any]) -> None:
+        """user:password@ in a stream URL moves to the encrypted fields (URLs are stored plain)."""
+        try:
+            moved = stream_credentials_move(
+                main=cleaned.get("main_stream_url") or "",
+                sub=cleaned.get("sub_stream_url") or "",
+                username=cleaned.get("username"),
+                password=cleaned.get("password"),
+            )
+        except forms.ValidationError as error:
+            self.add_error("main_stream_url", error)
+            return
+        if moved.carried:
+            cleaned["main_stream_url"], cleaned["sub_stream_url"] = moved.main, moved.sub
+            cleaned["username"], cleaned["password"] = moved.username, moved.password
 
 
 class CameraImportForm(forms.Form):

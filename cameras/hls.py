@@ -1,4 +1,8 @@
-"""The signed HLS playlist and segments: no session cookie, only the token in the URL."""
+"""The signed HLS playlist and segments: no session cookie, only the token in the URL.
+
+Both views are session-free: a cookie sent along is ignored, so fetching video never
+renews the session's idle time (responder.middleware.SessionFreeMiddleware).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,16 @@ from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from cameras.live import LiveUnavailable, live_touch, playlist_read, session_dir
-from cameras.models import Camera
-from cameras.tokens import TokenError, token_check, token_renew
-from responder.capabilities import Capability
+from cameras.live import LiveUnavailable, live_touch, playlist_read, session_dir, viewer_hold
+from cameras.tokens import (
+    PLAYLIST,
+    SEGMENT,
+    TokenError,
+    segment_token_issue,
+    token_check,
+    viewer_check,
+)
+from responder.middleware import session_free
 
 SEGMENT_NAME = re.compile(r"^seg\d{1,9}\.ts$")
 
@@ -24,25 +34,27 @@ def _refuse(status: int, message: str, retry_after: int | None = None) -> HttpRe
     return response
 
 
+@session_free
 @require_GET
 def playlist(request: HttpRequest, camera_id: int, profile: str) -> HttpResponse:
     try:
-        user, claims = token_check(
-            request.GET.get("token", ""), camera_id=camera_id, profile=profile
+        claims = token_check(
+            request.GET.get("token", ""), kind=PLAYLIST, camera_id=camera_id, profile=profile
         )
+        # Asked again on every fetch: an ended grant or a camera switched off ends the stream.
+        viewer_check(claims)
     except TokenError as error:
-        return _refuse(error.status, str(error))
-    # Scope is asked again on every fetch: an ended grant ends the stream too.
-    if not Camera.objects.visible_to(user, Capability.LIVE).filter(pk=camera_id).exists():
-        return _refuse(403, "You may no longer watch this camera.")
+        return _refuse(error.status, str(error), error.retry_after)
     try:
+        hold = settings.LIVE_IDLE_SECONDS
+        viewer_hold(user_id=claims.user_id, camera_id=camera_id, profile=profile, seconds=hold)
         live_touch(camera_id=camera_id, profile=profile)
     except LiveUnavailable as error:
-        return _refuse(503, error.message, error.retry_after)
+        return _refuse(error.status, error.message, error.retry_after)
     text = playlist_read(camera_id=camera_id, profile=profile)
     if text is None:
         return _refuse(503, "The stream is starting.", 1)
-    token = token_renew(claims)
+    token = segment_token_issue(claims)
     lines = [
         f"{line}?token={token}" if SEGMENT_NAME.match(line) else line for line in text.splitlines()
     ]
@@ -51,12 +63,15 @@ def playlist(request: HttpRequest, camera_id: int, profile: str) -> HttpResponse
     return response
 
 
+@session_free
 @require_GET
 def segment(request: HttpRequest, camera_id: int, profile: str, name: str) -> HttpResponse:
+    token = request.GET.get("token", "")
     try:
-        token_check(request.GET.get("token", ""), camera_id=camera_id, profile=profile)
+        claims = token_check(token, kind=SEGMENT, camera_id=camera_id, profile=profile)
+        viewer_check(claims, token=token)
     except TokenError as error:
-        return _refuse(error.status, str(error))
+        return _refuse(error.status, str(error), error.retry_after)
     directory = session_dir(camera_id=camera_id, profile=profile)
     if not SEGMENT_NAME.match(name) or directory is None or not (directory / name).is_file():
         raise Http404("No such segment.")

@@ -45,10 +45,23 @@ return 0
 """
 
 
+# At most N (camera, profile) views per user: a view is held while its playlist is fetched.
+HOLD = """
+redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[1])
+if redis.call('zscore', KEYS[1], ARGV[2]) or redis.call('zcard', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('zadd', KEYS[1], ARGV[4], ARGV[2])
+  redis.call('expire', KEYS[1], ARGV[5])
+  return 1
+end
+return 0
+"""
+ENABLED_CHECK_SECONDS = 2  # a running session asks whether its camera is still on
+
+
 class LiveUnavailable(Exception):
-    def __init__(self, message: str, retry_after: int = 5) -> None:
+    def __init__(self, message: str, retry_after: int = 5, status: int = 503) -> None:
         super().__init__(message)
-        self.message, self.retry_after = message, retry_after
+        self.message, self.retry_after, self.status = message, retry_after, status
 
 
 def _key(camera_id: int, profile: str, what: str) -> str:
@@ -81,6 +94,39 @@ def live_touch(*, camera_id: int, profile: str) -> None:
 
         r.delete(_key(camera_id, profile, "state"))
         live_session.delay(camera_id, profile)
+
+
+def _views_key(user_id: int) -> str:
+    return f"live:views:{user_id}"
+
+
+def viewer_hold(*, user_id: int, camera_id: int, profile: str, seconds: int) -> None:
+    """Count this (camera, profile) among the user's views for `seconds`, or refuse (429).
+
+    One script: concurrent requests of one user cannot pass the cap together.
+    """
+    now, limit = time.time(), settings.LIVE_MAX_SESSIONS_PER_USER
+    held = redis_client().eval(
+        HOLD, 1, _views_key(user_id), now, f"{camera_id}:{profile}", limit, now + seconds,
+        seconds,
+    )  # fmt: skip
+    if not held:
+        raise LiveUnavailable(
+            f"You are watching {limit} cameras already: close one to open another.",
+            settings.LIVE_IDLE_SECONDS,
+            status=429,
+        )
+
+
+def viewer_release(*, user_id: int, camera_id: int, profile: str) -> None:
+    redis_client().zrem(_views_key(user_id), f"{camera_id}:{profile}")
+
+
+def camera_sessions_stop(*, camera_id: int) -> None:
+    """End the camera's sessions now: without lock and lease their workers stop within 1 s."""
+    r = redis_client()
+    for profile in media.PROFILE_NAMES:
+        r.delete(*(_key(camera_id, profile, what) for what in ("lease", "lock", "queued")))
 
 
 def live_join(*, camera: Camera, profile: str) -> None:
@@ -194,16 +240,21 @@ def _wait(seconds: float, keep_going) -> bool:
 
 def _keeper(camera_id: int, profile: str, owner: str, member: str):
     r = redis_client()
-    checked = 0.0
+    checked, enabled_checked = 0.0, time.monotonic()
 
     def keep_going() -> bool:
-        nonlocal checked
+        nonlocal checked, enabled_checked
         if time.monotonic() - checked < 1:
             return True
         checked = time.monotonic()
         if not r.eval(RENEW, 1, _key(camera_id, profile, "lock"), owner, LOCK_SECONDS * 1000):
-            return False  # another worker owns the session now
+            return False  # another worker owns the session now, or the camera was switched off
         r.zadd(ACTIVE, {member: time.time() + LOCK_SECONDS})
+        if checked - enabled_checked >= ENABLED_CHECK_SECONDS:
+            # Switched off by any path (admin, shell, import): off within seconds all the same.
+            enabled_checked = checked
+            if not Camera.objects.filter(pk=camera_id, enabled=True).exists():
+                return False
         return bool(r.exists(_key(camera_id, profile, "lease")))
 
     return keep_going

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -15,10 +16,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cameras import media
-from cameras.live import LiveUnavailable, live_join
+from cameras.live import LiveUnavailable, live_join, viewer_hold, viewer_release
 from cameras.models import Camera
 from cameras.snapshots import camera_snapshot
-from cameras.tokens import token_issue
+from cameras.tokens import TokenError, token_issue
 from responder.audit import audit_record
 from responder.capabilities import Capability
 from responder.models import Outcome
@@ -36,7 +37,9 @@ class LiveResponseSerializer(serializers.Serializer):
 
 def _unavailable(error: LiveUnavailable) -> Response:
     return Response(
-        {"detail": error.message}, status=503, headers={"Retry-After": str(error.retry_after)}
+        {"detail": error.message},
+        status=error.status,
+        headers={"Retry-After": str(error.retry_after)},
     )
 
 
@@ -49,9 +52,15 @@ class LiveView(APIView):
         form = LiveRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         profile = form.validated_data["profile"]
+        view = {"user_id": request.user.pk, "camera_id": camera.pk, "profile": profile}
         try:
+            # Held while the first segment comes, then by the player's playlist fetches.
+            seconds = settings.LIVE_START_TIMEOUT + settings.LIVE_IDLE_SECONDS
+            viewer_hold(**view, seconds=seconds)
             live_join(camera=camera, profile=profile)
         except LiveUnavailable as error:
+            if error.status != 429:
+                viewer_release(**view)
             audit_record(
                 action="video.live",
                 request=request,
@@ -60,7 +69,13 @@ class LiveView(APIView):
                 details={"profile": profile, "reason": error.message},
             )
             return _unavailable(error)
-        token, expires = token_issue(user_id=request.user.pk, camera_id=camera.pk, profile=profile)
+        try:
+            token, expires = token_issue(
+                user_id=request.user.pk, camera_id=camera.pk, profile=profile,
+                session=request.session,
+            )  # fmt: skip
+        except TokenError as error:
+            return Response({"detail": str(error)}, status=error.status)
         audit_record(
             action="video.live", request=request, obj=camera, details={"profile": profile}
         )
@@ -79,6 +94,8 @@ class SnapshotView(APIView):
         camera = get_object_or_404(
             Camera.objects.visible_to(request.user, Capability.LIVE), pk=camera_id
         )
+        if not camera.enabled:
+            return _unavailable(LiveUnavailable("This camera is switched off.", 60))
         try:
             image = camera_snapshot(camera=camera)
         except media.SourceError as error:

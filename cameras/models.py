@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit, urlunsplit
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from encrypted_fields.fields import EncryptedCharField
@@ -14,6 +17,60 @@ if TYPE_CHECKING:
 
 STREAM_SCHEMES = ["rtsp", "rtsps", "http", "https"]
 validate_stream_url = URLValidator(schemes=STREAM_SCHEMES)
+
+
+def stream_url_split(url: str) -> tuple[str, str | None, str | None]:
+    """The URL without its user:password@, and the username and password it carried."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    return (
+        urlunsplit(parts._replace(netloc=host)),
+        unquote(username) or None,
+        unquote(password) or None,
+    )
+
+
+@dataclass(frozen=True)
+class MovedCredentials:
+    main: str
+    sub: str
+    username: str | None
+    password: str | None
+    carried: bool  # whether a URL carried credentials
+
+
+def stream_credentials_move(
+    *, main: str, sub: str, username: str | None, password: str | None
+) -> MovedCredentials:
+    """Both URLs without credentials, and the credentials to store (a URL's, else those given).
+
+    Refused when the two URLs, or a URL and the given fields, carry different credentials.
+    """
+    (main, *main_pair), (sub, *sub_pair) = stream_url_split(main), stream_url_split(sub)
+    found = {tuple(pair) for pair in (main_pair, sub_pair) if any(pair)}
+    if not found:
+        return MovedCredentials(main, sub, username, password, carried=False)
+    if len(found) > 1:
+        raise ValidationError("The two stream URLs carry different credentials.")
+    pair = found.pop()
+    if (username or password) and (username or None, password or None) != pair:
+        raise ValidationError(
+            "The URL carries a username and password that differ from those given apart: "
+            "give them once, in the username and password fields."
+        )
+    return MovedCredentials(main, sub, *pair, carried=True)
+
+
+def validate_no_credentials(url: str) -> None:
+    # URLs are stored in the clear; credentials belong in the encrypted fields.
+    if "@" in urlsplit(url).netloc:
+        raise ValidationError(
+            "Put the camera's username and password in their own fields, not in the URL: "
+            "the URL is stored unencrypted."
+        )
 
 
 class Tag(models.Model):
@@ -61,8 +118,12 @@ class Camera(Placed):
     field_of_view = models.FloatField(
         default=90, validators=[MinValueValidator(1), MaxValueValidator(360)], help_text="Degrees."
     )
-    main_stream_url = models.CharField(max_length=500, validators=[validate_stream_url])
-    sub_stream_url = models.CharField(max_length=500, blank=True, validators=[validate_stream_url])
+    main_stream_url = models.CharField(
+        max_length=500, validators=[validate_stream_url, validate_no_credentials]
+    )
+    sub_stream_url = models.CharField(
+        max_length=500, blank=True, validators=[validate_stream_url, validate_no_credentials]
+    )
     # Encrypted at rest; never serialised by any API.
     username = EncryptedCharField(max_length=200, blank=True, null=True)
     password = EncryptedCharField(max_length=200, blank=True, null=True)

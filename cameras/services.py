@@ -1,4 +1,4 @@
-"""Writes for cameras: the CSV import district IT runs from the admin."""
+"""Writes for cameras: switching them on and off, and the CSV import district IT runs."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
-from cameras.models import Camera, Tag, Vendor
+from cameras.live import camera_sessions_stop
+from cameras.models import Camera, MovedCredentials, Tag, Vendor, stream_credentials_move
 from maps.models import Building, Floor
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,20 @@ class CameraImportResult:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+def cameras_switch(*, cameras: QuerySet[Camera], enabled: bool) -> int:
+    """Switch cameras on or off; off stops their live sessions once this commits."""
+    ids = list(cameras.values_list("pk", flat=True))
+    count = Camera.objects.filter(pk__in=ids).update(enabled=enabled)
+    if not enabled:
+        transaction.on_commit(lambda: cameras_stop(camera_ids=ids))
+    return count
+
+
+def cameras_stop(*, camera_ids: Iterable[int]) -> None:
+    for camera_id in camera_ids:
+        camera_sessions_stop(camera_id=camera_id)
 
 
 def camera_import_csv(*, file: IO, by: AbstractBaseUser) -> CameraImportResult:
@@ -129,16 +145,27 @@ def _camera(record: dict, places: _Places) -> tuple[Camera, list[str]]:
             return default
 
     building = parse("building", places.building)
+    try:
+        # Credentials in a URL move to the encrypted fields: URLs are stored in the clear.
+        streams = stream_credentials_move(
+            main=cell["main_stream_url"],
+            sub=cell.get("sub_stream_url", ""),
+            username=cell.get("username") or None,
+            password=cell.get("password") or None,
+        )
+    except ValidationError as error:
+        problems.setdefault("main_stream_url", []).extend(error.messages)
+        streams = MovedCredentials(cell["main_stream_url"], "", None, None, carried=False)
     camera = Camera(
         name=cell["name"],
         building=building,
         floor=parse("floor", lambda value: places.floor(building, value)) if building else None,
         vendor=parse("vendor", _vendor, Vendor.AXIS),
         model=cell.get("model", ""),
-        main_stream_url=cell["main_stream_url"],
-        sub_stream_url=cell.get("sub_stream_url", ""),
-        username=cell.get("username") or None,
-        password=cell.get("password") or None,
+        main_stream_url=streams.main,
+        sub_stream_url=streams.sub,
+        username=streams.username,
+        password=streams.password,
         x=parse("x", _number),
         y=parse("y", _number),
         heading=parse("heading", _number, 0),

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "responder.middleware.SessionFreeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -197,6 +198,8 @@ CAMERA_TIMEOUT = envint("CAMERA_TIMEOUT", "5")
 SNAPSHOT_CACHE_SECONDS = envint("SNAPSHOT_CACHE_SECONDS", "5")
 # After a webhook secret is rotated, the old one still verifies this long.
 WEBHOOK_SECRET_OVERLAP = timedelta(hours=envint("WEBHOOK_SECRET_OVERLAP_HOURS", "24"))
+# (camera, profile) live views one user may hold at once, then 429.
+LIVE_MAX_SESSIONS_PER_USER = envint("LIVE_MAX_SESSIONS_PER_USER", "4")
 
 # Web push (responder/push.py). With DEBUG and no key, a dev key derives from SECRET_KEY;
 # in production push is on when a key is set, and PUSH_ENABLED=true without one fails.

@@ -93,7 +93,7 @@ class LiveView {
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       if (this.closed || profile !== this.profile) return;
-      if (error.status === 503) return this.again("offline", error.message, 5);
+      if (error.status === 503 || error.status === 429) return this.again("offline", error.message, 5);
       if (error.status === 0) return this.again("reconnecting", "No connection to the server.", 5);
       return this.show("offline", error.message); // 403/404: no retry helps
     }
@@ -108,8 +108,7 @@ class LiveView {
     if (nativeHls(video)) {
       // Native HLS: the playlist URL's token ends; a new session URL comes before it does.
       video.src = session.playlist;
-      const renewIn = new Date(session.expires_at).getTime() - Date.now() - 30000;
-      this.renew = setTimeout(() => this.start(), Math.max(renewIn, 10000));
+      this.renewBefore(session.expires_at, () => this.start());
       video.onerror = () => this.again("reconnecting", "The stream stopped.", 2);
     } else {
       const { default: Hls } = await import("hls.js");
@@ -120,18 +119,14 @@ class LiveView {
         liveSyncDurationCount: 2,
         manifestLoadingMaxRetry: 2,
         levelLoadingMaxRetry: 4,
-        // Each playlist answer renews the token on its segment lines; the next playlist
-        // fetch uses the newest, as the first URL's token ends within minutes.
+        // A playlist token is good for minutes from its POST, never renewed by fetching:
+        // each new POST's token goes on the next playlist fetches, and playing carries on.
         xhrSetup: (xhr, url) => {
           if (url.includes("index.m3u8") && this.token) xhr.open("GET", withToken(url, this.token), true);
         },
       });
       this.hls = hls;
-      hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
-        const fragments = data.details.fragments;
-        const token = fragments.length && tokenOf(fragments[fragments.length - 1].url);
-        if (token) this.token = token;
-      });
+      this.renewBefore(session.expires_at, () => this.refresh(hls));
       hls.on(Hls.Events.FRAG_LOADED, () => {
         if (hls.bandwidthEstimate) sessionStorage.setItem(MEASURED, String(Math.round(hls.bandwidthEstimate)));
       });
@@ -145,6 +140,34 @@ class LiveView {
       hls.attachMedia(video);
     }
     video.play().catch(() => {}); // autoplay refused: the controls below still work
+  }
+
+  // Ask for a new playlist token before this one ends (sooner if the session ends first).
+  renewBefore(expiresAt, renew) {
+    clearTimeout(this.renew);
+    const left = new Date(expiresAt).getTime() - Date.now();
+    this.renew = setTimeout(renew, Math.max(left - 30000, left / 2, 1000));
+  }
+
+  async refresh(hls) {
+    if (this.closed || hls !== this.hls) return;
+    const profile = this.profile;
+    let session;
+    try {
+      session = await api(`cameras/${this.cameraId}/live`, { method: "POST", body: { profile } });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (this.closed || hls !== this.hls) return;
+      if (error.status === 0) {
+        this.renew = setTimeout(() => this.refresh(hls), 5000); // the link is down: soon again
+        return;
+      }
+      if (error.status === 503 || error.status === 429) return this.again("offline", error.message, 5);
+      return this.show("offline", error.message); // signed out, or no longer in scope
+    }
+    if (this.closed || hls !== this.hls) return;
+    this.token = tokenOf(session.playlist);
+    this.renewBefore(session.expires_at, () => this.refresh(hls));
   }
 
   // Try again after a while, with a longer wait each time.

@@ -4,6 +4,8 @@ hls.js in Chromium, at the profile the user picks."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
@@ -189,3 +191,42 @@ def test_a_camera_that_does_not_answer_says_it_is_offline(district, signed_in, s
     shots("feed-camera-offline")
     notices.get_by_role("button", name="Dismiss: Gym Court East is offline").click()
     expect(notices).to_be_hidden()
+
+
+def test_the_live_view_plays_on_across_new_playlist_tokens(district, signed_in):
+    """A playlist token is never renewed by fetching: the PWA posts /live again before it
+    ends and goes on playing with the new one. Here the answers say they end in 12 s."""
+    page = signed_in
+    issued: list[str] = []
+    fetched: list[tuple[str, int]] = []
+
+    def soon_ending(route: Route) -> None:
+        response = route.fetch()
+        body = response.json()
+        issued.append(_token(body["playlist"]))
+        body["expires_at"] = (datetime.now(UTC) + timedelta(seconds=12)).isoformat()
+        route.fulfill(response=response, json=body)
+
+    page.route(re.compile(r"/api/v1/cameras/\d+/live$"), soon_ending)
+    page.on(
+        "response",
+        lambda r: "index.m3u8" in r.url and fetched.append((_token(r.url), r.status)),
+    )
+    dialog = open_camera(page, "Library Lobby")
+    playing_on(dialog)
+
+    for _ in range(600):
+        if len(issued) >= 3 and fetched[-1][0] == issued[-1]:
+            break
+        page.wait_for_timeout(100)
+    playing_on(dialog)
+
+    assert len(issued) >= 3
+    assert [status for _, status in fetched if status != 200] == []
+    # Every playlist fetch carried a token from POST /live, never a segment's.
+    assert {token for token, _ in fetched} <= set(issued)
+    assert len({token for token, _ in fetched}) >= 2
+
+
+def _token(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["token"][0]

@@ -160,3 +160,25 @@ def test_the_admin_shows_every_bad_row_and_imports_nothing(client, lobby_floor):
     assert "Unknown building “Nowhere Hall”" in response.text
     assert not Camera.objects.exists()
     assert not AuditEntry.objects.filter(action="camera.import").exists()
+
+
+def test_credentials_written_into_a_stream_url_move_to_the_encrypted_fields(lobby_floor):
+    result = run(
+        "Gym,Main,,,,rtsp://svc:p%40ss@10.0.0.7/main,rtsp://svc:p%40ss@10.0.0.7/sub,,,,,,,,"
+    )
+
+    assert result.ok, result.errors
+    gym = Camera.objects.get(name="Gym")
+    assert (gym.main_stream_url, gym.sub_stream_url) == (
+        "rtsp://10.0.0.7/main",
+        "rtsp://10.0.0.7/sub",
+    )
+    assert (gym.username, gym.password) == ("svc", "p@ss")
+
+
+def test_it_refuses_a_url_whose_credentials_differ_from_the_columns(lobby_floor):
+    result = run("Gym,Main,,,,rtsp://svc:one@10.0.0.7/main,,svc,two,,,,,,")
+
+    assert not result.ok
+    assert "differ" in errors(result)[0][1]
+    assert not Camera.objects.exists()

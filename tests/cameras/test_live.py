@@ -8,8 +8,9 @@ from django.test import Client
 
 from cameras.live import live_sweep, live_warm, session_dir, sessions_running
 from cameras.media import PROFILES
-from cameras.models import CameraHealth, HealthStatus
+from cameras.models import Camera, CameraHealth, HealthStatus
 from cameras.redis import redis_client
+from cameras.services import cameras_switch
 from cameras.tasks import health_probe
 from responder.models import AuditEntry
 from tests.cameras.fake_cameras import CuttableProxy
@@ -259,3 +260,27 @@ def test_a_camera_that_drops_mid_session_is_reconnected(video_worker, camera_ser
     assert after.media_sequence > before.media_sequence
     assert sessions_running() == 1
     assert not CameraHealth.objects.filter(camera=camera, status=HealthStatus.OFFLINE).exists()
+
+
+def test_switching_a_camera_off_stops_its_running_session_at_once(
+    video_worker, camera_server, viewer_for
+):
+    camera = CameraFactory(main_stream_url=simulated(camera_server, "426x240"))
+    path = watch(viewer_for(camera), camera, "low")
+    playlist_when(path, lambda p: len(p.segments) >= 1)
+
+    cameras_switch(cameras=Camera.objects.filter(pk=camera.pk), enabled=False)
+
+    r = redis_client()
+    for _ in range(50):
+        if (
+            not r.exists(f"live:{camera.pk}:low:lock")
+            and session_dir(camera_id=camera.pk, profile="low") is None
+        ):
+            break
+        time.sleep(0.1)
+    assert session_dir(camera_id=camera.pk, profile="low") is None
+    assert sessions_running() == 0
+    response = fetch(path)
+    assert response.status_code == 503
+    assert response.content == b"This camera is switched off."

@@ -49,3 +49,29 @@ def test_an_unreachable_camera_has_no_snapshot(viewer_for):
 
     assert response.status_code == 503
     assert "unreachable" in response.json()["detail"]
+
+
+def test_a_failed_snapshot_is_remembered_for_a_few_seconds(camera_server, viewer_for):
+    camera = CameraFactory(main_stream_url=f"http://127.0.0.1:{free_port()}/cam/video.ts")
+    client = viewer_for(camera)
+    assert client.get(f"/api/v1/cameras/{camera.pk}/snapshot").status_code == 503
+    # The camera comes back: within the few seconds the failure is cached, nobody asks it.
+    camera.main_stream_url = f"{camera_server}/s/video.ts?size=426x240&fps=15&kbps=300&gop=15"
+    camera.save()
+
+    response = client.get(f"/api/v1/cameras/{camera.pk}/snapshot")
+
+    assert response.status_code == 503
+    assert "unreachable" in response.json()["detail"]
+
+
+def test_a_switched_off_camera_has_no_snapshot(camera_server, viewer_for):
+    camera = CameraFactory(
+        main_stream_url=f"{camera_server}/s/video.ts?size=426x240&fps=15&kbps=300&gop=15",
+        enabled=False,
+    )
+
+    response = viewer_for(camera).get(f"/api/v1/cameras/{camera.pk}/snapshot")
+
+    assert response.status_code == 503
+    assert response.json()["detail"] == "This camera is switched off."
