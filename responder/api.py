@@ -17,11 +17,21 @@ from responder.serializers import (
     SignedInSerializer,
     SignInErrorSerializer,
 )
-from responder.signin import MESSAGES, Result, SignIn, signin_attempt, signout
+from responder.signin import (
+    MESSAGES,
+    Result,
+    SignIn,
+    signin_attempt,
+    signin_throttled,
+    signout,
+)
+from responder.throttle import Throttled
 
 STATUS = {
     Result.INVALID: status.HTTP_401_UNAUTHORIZED,
     Result.ENROLMENT_REQUIRED: status.HTTP_401_UNAUTHORIZED,
+    Result.ENROLMENT_STARTED: status.HTTP_401_UNAUTHORIZED,
+    Result.ENROLMENT_CODE_INVALID: status.HTTP_401_UNAUTHORIZED,
     Result.LOCKED: status.HTTP_423_LOCKED,
 }
 
@@ -41,9 +51,13 @@ class Login(APIView):
             200: SignedInSerializer,
             401: SignInErrorSerializer,
             423: SignInErrorSerializer,
+            429: SignInErrorSerializer,
         },
     )
     def post(self, request: Request) -> Response:
+        # Counted before anything else, a malformed body too: a flood costs no hashing.
+        if signin_throttled(request=request._request):
+            raise Throttled()
         form = LoginSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         sign_in = signin_attempt(request=request._request, **form.validated_data)

@@ -195,6 +195,15 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = ["responder.backends.LockoutModelBackend"]
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")
 LOGIN_FAILURE_WINDOW = timedelta(minutes=envint("LOGIN_FAILURE_WINDOW_MINUTES", "15"))
+# A lock lifts itself after this long (IT can lift it sooner): a stranger typing wrong
+# passwords must not keep an officer out for the length of an incident.
+LOGIN_LOCK = timedelta(minutes=envint("LOGIN_LOCK_MINUTES", "15"))
+# Attempts per client address (sign-in and enrolment alike), django-ratelimit's syntax.
+LOGIN_THROTTLE_RATE = envstr("LOGIN_THROTTLE_RATE", "30/m")
+RATELIMIT_CACHE_PREFIX = "throttle:"
+ENROLMENT_CODE_HOURS = envint("ENROLMENT_CODE_HOURS", "72")
+# No TOTP key, QR code or backup code is readable in the admin.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_TOTP_ISSUER = envstr("OTP_TOTP_ISSUER", "Responder")
 # The account lockout above counts wrong codes; django-otp's per-device delays on top
 # would only refuse a right code typed within seconds of a wrong one.
