@@ -202,6 +202,8 @@ LOGIN_LOCK = timedelta(minutes=envint("LOGIN_LOCK_MINUTES", "15"))
 LOGIN_THROTTLE_RATE = envstr("LOGIN_THROTTLE_RATE", "30/m")
 RATELIMIT_CACHE_PREFIX = "throttle:"
 ENROLMENT_CODE_HOURS = envint("ENROLMENT_CODE_HOURS", "72")
+# The "new device" e-mail is sent inside the sign-in request: a mail server that hangs must not.
+EMAIL_TIMEOUT = 10
 # No TOTP key, QR code or backup code is readable in the admin.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_TOTP_ISSUER = envstr("OTP_TOTP_ISSUER", "Responder")

@@ -35,10 +35,16 @@ def backup_codes_to_digests(apps, schema_editor):
         static.delete()
 
 
+def unconfirmed_secrets_dropped(apps, schema_editor):
+    """Secrets of devices never confirmed went to anyone with the password: none is kept."""
+    apps.get_model("otp_totp", "TOTPDevice").objects.filter(confirmed=False).delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
         ("otp_static", "0003_add_timestamps"),
+        ("otp_totp", "0003_add_timestamps"),
         ("responder", "0003_pending_push"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -106,4 +112,5 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.RunPython(backup_codes_to_digests, migrations.RunPython.noop),
+        migrations.RunPython(unconfirmed_secrets_dropped, migrations.RunPython.noop),
     ]
