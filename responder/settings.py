@@ -159,6 +159,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "incident-grants-expire": {"task": "responder.tasks.incident_grants_expire", "schedule": 60},
     # Pushes ingest could not queue while the broker was down.
     "push-pending": {"task": "responder.tasks.push_pending_send", "schedule": 15},
+    # Counts kept for names no user has (they are counted like real ones) go once run out.
+    "signin-states-prune": {"task": "responder.tasks.signin_states_prune", "schedule": 3600},
 }
 
 # Live video (cameras/live.py): every daphne and video worker must share LIVE_ROOT.

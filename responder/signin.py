@@ -16,6 +16,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp import devices_for_user, user_has_device
@@ -160,6 +161,18 @@ def account_unlock(
         password_failures=0, code_failures=0, first_failure_at=None, locked_at=None
     )
     audit_record(action="account.unlocked", request=request, user=by, obj=user)
+
+
+def signin_states_prune() -> int:
+    """Drops the rows of names no user has, once their count and their lock have run out."""
+    stale = timezone.now() - max(settings.LOGIN_FAILURE_WINDOW, settings.LOGIN_LOCK)
+    deleted, _ = (
+        SignInState.objects.filter(user__isnull=True)
+        .filter(Q(first_failure_at__isnull=True) | Q(first_failure_at__lt=stale))
+        .exclude(locked_at__gte=stale)
+        .delete()
+    )
+    return deleted
 
 
 def enrolment_code_issue(

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test import Client
 
 from responder.models import AuditEntry, SignInState
-from responder.signin import account_unlock
+from responder.signin import account_unlock, signin_states_prune
 from tests.factories import PASSWORD, TOTPDeviceFactory, UserFactory
 from tests.signin_helpers import LOGIN, code_for
 
@@ -151,6 +151,24 @@ def test_an_unknown_username_is_counted_and_locked_like_a_real_one():
     assert [login("nobody").status_code for _ in range(6)] == [401] * 4 + [423] * 2
     state = SignInState.objects.get(username="nobody")
     assert state.user is None and state.is_locked
+
+
+def test_counts_of_unknown_names_are_pruned_once_run_out(device, time_machine):
+    time_machine.move_to("2026-03-02 08:00:00+00:00", tick=False)
+    for name in ("nobody", "officer"):
+        for _ in range(5):
+            login(name, password="wrong")
+    time_machine.shift(timedelta(minutes=14))
+    login("nobody-else", password="wrong")
+    assert signin_states_prune() == 0
+
+    time_machine.shift(timedelta(minutes=1, seconds=1))
+
+    assert signin_states_prune() == 1
+    assert set(SignInState.objects.values_list("username", flat=True)) == {
+        "officer",
+        "nobody-else",
+    }
 
 
 def test_the_admin_login_counts_failures_and_answers_a_locked_account(device, client):
