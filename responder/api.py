@@ -16,6 +16,7 @@ from responder.serializers import (
     MeSerializer,
     SignedInSerializer,
     SignInErrorSerializer,
+    ThrottledSerializer,
 )
 from responder.signin import (
     MESSAGES,
@@ -51,7 +52,7 @@ class Login(APIView):
             200: SignedInSerializer,
             401: SignInErrorSerializer,
             423: SignInErrorSerializer,
-            429: SignInErrorSerializer,
+            429: ThrottledSerializer,
         },
     )
     def post(self, request: Request) -> Response:

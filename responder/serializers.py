@@ -47,6 +47,10 @@ class SignInErrorSerializer(serializers.Serializer):
     enrolment = EnrolmentSerializer(required=False)
 
 
+class ThrottledSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
 class SignedInSerializer(MeSerializer):
     csrf_token = serializers.CharField(read_only=True)
     backup_codes = serializers.ListField(child=serializers.CharField(), required=False)
