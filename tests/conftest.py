@@ -1,4 +1,6 @@
 import pytest
+import redis
+from django.conf import settings
 
 pytest_plugins = ["tests.servers"]
 
@@ -27,9 +29,6 @@ def fast_passwords(settings):
 def _no_throttle_carried_over():
     """Every test signs in from 127.0.0.1: one test's attempts must not throttle the next."""
     yield
-    import redis
-    from django.conf import settings
-
     client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
     for key in client.scan_iter(f"*:{settings.RATELIMIT_CACHE_PREFIX}*"):
         client.delete(key)
