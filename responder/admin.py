@@ -2,6 +2,7 @@ import csv
 import itertools
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -10,13 +11,19 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from responder.capabilities import Capability
 from responder.models import (
     AuditEntry,
     EmergencyGrant,
+    BackupCodeDevice,
+    EnrolmentCode,
     Grant,
     Incident,
     IncidentEntry,
@@ -24,6 +31,7 @@ from responder.models import (
     ResponderRole,
     SignInState,
 )
+from responder.signin import account_is_locked, account_unlock, enrolment_code_issue
 
 User = get_user_model()
 
@@ -61,7 +69,18 @@ class GrantInline(admin.TabularInline):
 
 class SignInStateInline(admin.StackedInline):
     model = SignInState
-    readonly_fields = ["failures", "first_failure_at", "locked_at"]
+    fields = ["username", "password_failures", "code_failures", "first_failure_at", "locked_at"]
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+    max_num = 0
+
+
+class EnrolmentCodeInline(admin.TabularInline):
+    model = EnrolmentCode
+    fk_name = "user"
+    fields = ["issued_at", "issued_by", "expires_at", "used_at"]
+    readonly_fields = fields
     can_delete = False
     extra = 0
     max_num = 0
@@ -69,6 +88,9 @@ class SignInStateInline(admin.StackedInline):
 
 admin.site.unregister(Group)
 admin.site.unregister(User)
+# Backup codes are BackupCodeDevice now, kept as digests; the old clear-text ones are gone.
+admin.site.unregister(StaticDevice)
+admin.site.unregister(TOTPDevice)
 
 
 class ResponderRoleInline(admin.StackedInline):
@@ -84,23 +106,63 @@ class ResponderGroupAdmin(GroupAdmin):
 
 @admin.register(User)
 class ResponderUserAdmin(UserAdmin):
-    inlines = [SignInStateInline, GrantInline]
+    inlines = [SignInStateInline, EnrolmentCodeInline, GrantInline]
     list_display = [*UserAdmin.list_display, "is_active", "locked"]
-    list_filter = [*UserAdmin.list_filter, "sign_in_state__locked_at"]
-    actions = ["unlock"]
+    list_filter = [*UserAdmin.list_filter, "sign_in_states__locked_at"]
+    actions = ["unlock", "issue_enrolment_code"]
 
     @admin.display(boolean=True)
     def locked(self, user: User) -> bool:
-        state = getattr(user, "sign_in_state", None)
-        return bool(state and state.locked_at)
+        return account_is_locked(user)
 
     @admin.action(description="Unlock the selected accounts")
     def unlock(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from responder.signin import account_unlock
-
         for user in queryset:
             account_unlock(user=user, by=request.user, request=request)
         self.message_user(request, f"Unlocked {queryset.count()} account(s).", messages.SUCCESS)
+
+    @admin.action(description="Issue an enrolment code (first second-factor device)")
+    def issue_enrolment_code(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse:
+        # Rendered in this answer only (the admin marks it no-store): never in a message,
+        # a cookie or the database.
+        codes = [
+            (user, enrolment_code_issue(user=user, by=request.user, request=request))
+            for user in queryset
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Enrolment codes",
+            "codes": codes,
+            "hours": settings.ENROLMENT_CODE_HOURS,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/responder/enrolment_codes.html", context)
+
+
+@admin.register(TOTPDevice)
+class ResponderTOTPDeviceAdmin(TOTPDeviceAdmin):
+    """django-otp's, without its key and QR pages; devices are added by enrolment only."""
+
+    def get_urls(self) -> list:
+        return super(TOTPDeviceAdmin, self).get_urls()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(BackupCodeDevice)
+class BackupCodeDeviceAdmin(admin.ModelAdmin):
+    list_display = ["user", "name", "codes_left", "created_at", "last_used_at"]
+    search_fields = ["user__username"]
+    fields = ["user", "name", "confirmed", "codes_left", "created_at", "last_used_at"]
+    readonly_fields = ["user", "codes_left", "created_at", "last_used_at"]
+
+    @admin.display(description="codes left")
+    def codes_left(self, device: BackupCodeDevice) -> int:
+        return device.codes.count()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 class IncidentEntryInline(admin.TabularInline):

@@ -5,19 +5,26 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
 from django_otp.admin import OTPAdminSite
 
-from responder.signin import MESSAGES, Result, signin_verify
+from responder.signin import MESSAGES, Result, signin_throttled, signin_verify
+from responder.throttle import MESSAGE as THROTTLED
 
 
 class SignInForm(AdminAuthenticationForm):
     otp = forms.CharField(
         label="One-time code",
         required=False,
-        max_length=16,
+        max_length=32,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+    enrolment_code = forms.CharField(
+        label="Enrolment code from district IT (first sign-in only)",
+        required=False,
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     enrolment = None
 
@@ -26,14 +33,14 @@ class SignInForm(AdminAuthenticationForm):
         password = self.cleaned_data.get("password")
         if not username or not password:
             return self.cleaned_data
-        if not self._is_staff(username):
-            # Same words as a wrong password, and the password is never tried here.
-            raise self.get_invalid_login_error()
+        # Staff or not, known or not: the same steps, the same counting, the same words.
         sign_in = signin_verify(
             request=self.request,
             username=username,
             password=password,
             otp=self.cleaned_data.get("otp", ""),
+            enrolment_code=self.cleaned_data.get("enrolment_code", ""),
+            staff_only=True,
         )
         if sign_in.result is not Result.SIGNED_IN:
             self.enrolment = sign_in.enrolment
@@ -48,12 +55,6 @@ class SignInForm(AdminAuthenticationForm):
             )
         return self.cleaned_data
 
-    @staticmethod
-    def _is_staff(username: str) -> bool:
-        user_model = get_user_model()
-        lookup = {user_model.USERNAME_FIELD: username, "is_staff": True, "is_active": True}
-        return user_model._default_manager.filter(**lookup).exists()
-
 
 class ResponderAdminSite(OTPAdminSite):
     """Every admin page needs a session verified by a second factor (OTPAdminSite)."""
@@ -66,3 +67,8 @@ class ResponderAdminSite(OTPAdminSite):
     def __init__(self, name: str = "admin") -> None:
         # OTPAdminSite names itself "otpadmin"; as the default site it must be "admin".
         super().__init__(name)
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        if request.method == "POST" and signin_throttled(request=request):
+            return HttpResponse(THROTTLED, status=429, content_type="text/plain; charset=utf-8")
+        return super().login(request, extra_context)

@@ -16,12 +16,23 @@ from responder.serializers import (
     MeSerializer,
     SignedInSerializer,
     SignInErrorSerializer,
+    ThrottledSerializer,
 )
-from responder.signin import MESSAGES, Result, SignIn, signin_attempt, signout
+from responder.signin import (
+    MESSAGES,
+    Result,
+    SignIn,
+    signin_attempt,
+    signin_throttled,
+    signout,
+)
+from responder.throttle import Throttled
 
 STATUS = {
     Result.INVALID: status.HTTP_401_UNAUTHORIZED,
     Result.ENROLMENT_REQUIRED: status.HTTP_401_UNAUTHORIZED,
+    Result.ENROLMENT_STARTED: status.HTTP_401_UNAUTHORIZED,
+    Result.ENROLMENT_CODE_INVALID: status.HTTP_401_UNAUTHORIZED,
     Result.LOCKED: status.HTTP_423_LOCKED,
 }
 
@@ -41,9 +52,13 @@ class Login(APIView):
             200: SignedInSerializer,
             401: SignInErrorSerializer,
             423: SignInErrorSerializer,
+            429: ThrottledSerializer,
         },
     )
     def post(self, request: Request) -> Response:
+        # Counted before anything else, a malformed body too: a flood costs no hashing.
+        if signin_throttled(request=request._request):
+            raise Throttled()
         form = LoginSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         sign_in = signin_attempt(request=request._request, **form.validated_data)

@@ -21,9 +21,6 @@ class LockoutModelBackend(ModelBackend):
         **kwargs: object,
     ) -> AbstractBaseUser | None:
         user = super().authenticate(request, username=username, password=password, **kwargs)
-        if (
-            user is not None
-            and SignInState.objects.filter(user=user, locked_at__isnull=False).exists()
-        ):
+        if user is not None and SignInState.objects.locked().filter(user=user).exists():
             return None
         return user

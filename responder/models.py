@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django_otp.models import Device, TimestampMixin
 
 from responder.capabilities import Capability
 
@@ -139,18 +144,119 @@ class AuditEntry(models.Model):
         raise PermissionError("The audit log is append-only.")
 
 
-class SignInState(models.Model):
-    """Failed sign-ins in a row, and the lock they lead to."""
+class SignInStateQuerySet(models.QuerySet):
+    def locked(self) -> SignInStateQuerySet:
+        return self.filter(locked_at__gt=timezone.now() - settings.LOGIN_LOCK)
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_in_state"
+
+class SignInState(models.Model):
+    """Failed sign-ins in a row under one name, and the lock they lead to.
+
+    Kept per name typed, known or not, so that an unknown name is counted, locked and
+    answered exactly like a real one: a lock says nothing about who exists.
+    """
+
+    username = models.CharField(max_length=150, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="sign_in_states",
     )
-    failures = models.PositiveIntegerField(default=0)
+    password_failures = models.PositiveIntegerField(default=0)
+    # Apart from wrong passwords: wrong codes after a right password mean it is known.
+    code_failures = models.PositiveIntegerField(default=0)
     first_failure_at = models.DateTimeField(null=True, blank=True)
     locked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = SignInStateQuerySet.as_manager()
+
     def __str__(self) -> str:
-        return f"{self.user}: {'locked' if self.locked_at else f'{self.failures} failures'}"
+        return f"{self.username}: {'locked' if self.is_locked else 'not locked'}"
+
+    @property
+    def is_locked(self) -> bool:
+        return self.locked_at is not None and timezone.now() < self.locked_until
+
+    @property
+    def locked_until(self) -> datetime | None:
+        return self.locked_at + settings.LOGIN_LOCK if self.locked_at else None
+
+
+class EnrolmentCodeQuerySet(models.QuerySet):
+    def usable(self) -> EnrolmentCodeQuerySet:
+        return self.filter(used_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class EnrolmentCode(models.Model):
+    """A one-time code district IT gives a user for their first second-factor device.
+
+    Only its SHA-256 is kept: the code is random (60 bits) and shown once, in the admin.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrolment_codes"
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EnrolmentCodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-issued_at"]
+
+    def __str__(self) -> str:
+        state = "used" if self.used_at else f"until {self.expires_at:%Y-%m-%d %H:%M}"
+        return f"Enrolment code for {self.user} ({state})"
+
+
+class BackupCodeDevice(TimestampMixin, Device):
+    """Backup codes: each works once. Stored as SHA-256 digests, never as issued.
+
+    The codes carry 80 random bits, so a fast hash is enough against a stolen database;
+    a slow password hasher would cost seconds per sign-in across ten codes.
+    """
+
+    class Meta:
+        verbose_name = "backup codes"
+        verbose_name_plural = "backup codes"
+
+    def verify_token(self, token: str) -> bool:
+        digest = code_digest(token)
+        match = None
+        # Every code compared, in constant time each, whatever matched before.
+        for code in self.codes.all():
+            if hmac.compare_digest(code.digest, digest):
+                match = code
+        if match is None:
+            return False
+        match.delete()
+        self.set_last_used_timestamp()
+        return True
+
+
+class BackupCode(models.Model):
+    device = models.ForeignKey(BackupCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    digest = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"A backup code of {self.device.user}"
+
+
+def code_digest(code: str) -> str:
+    """The digest kept for a one-time code: case, spaces and dashes do not count."""
+    normal = code.strip().lower().replace(" ", "").replace("-", "")
+    return hashlib.sha256(normal.encode()).hexdigest()
 
 
 class IncidentStatus(models.TextChoices):

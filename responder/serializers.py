@@ -8,7 +8,11 @@ class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
     # TOTP digits or a backup code; empty on the first sign-in, before enrolment.
-    otp = serializers.CharField(max_length=16, required=False, allow_blank=True, default="")
+    otp = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    # The one-time code district IT issues for the first device; only for enrolment.
+    enrolment_code = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, default=""
+    )
 
 
 class UserSerializer(serializers.Serializer):
@@ -41,6 +45,10 @@ class SignInErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
     enrolment = EnrolmentSerializer(required=False)
+
+
+class ThrottledSerializer(serializers.Serializer):
+    detail = serializers.CharField()
 
 
 class SignedInSerializer(MeSerializer):

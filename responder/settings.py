@@ -180,6 +180,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "incident-grants-expire": {"task": "responder.tasks.incident_grants_expire", "schedule": 60},
     # Pushes ingest could not queue while the broker was down.
     "push-pending": {"task": "responder.tasks.push_pending_send", "schedule": 15},
+    # Counts kept for names no user has (they are counted like real ones) go once run out.
+    "signin-states-prune": {"task": "responder.tasks.signin_states_prune", "schedule": 3600},
 }
 
 # Live video (cameras/live.py): every daphne and video worker must share LIVE_ROOT.
@@ -243,6 +245,17 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = ["responder.backends.LockoutModelBackend"]
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")
 LOGIN_FAILURE_WINDOW = timedelta(minutes=envint("LOGIN_FAILURE_WINDOW_MINUTES", "15"))
+# A lock lifts itself after this long (IT can lift it sooner): a stranger typing wrong
+# passwords must not keep an officer out for the length of an incident.
+LOGIN_LOCK = timedelta(minutes=envint("LOGIN_LOCK_MINUTES", "15"))
+# Attempts per client address (sign-in and enrolment alike), django-ratelimit's syntax.
+LOGIN_THROTTLE_RATE = envstr("LOGIN_THROTTLE_RATE", "30/m")
+RATELIMIT_CACHE_PREFIX = "throttle:"
+ENROLMENT_CODE_HOURS = envint("ENROLMENT_CODE_HOURS", "72")
+# The "new device" e-mail is sent inside the sign-in request: a mail server that hangs must not.
+EMAIL_TIMEOUT = 10
+# No TOTP key, QR code or backup code is readable in the admin.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_TOTP_ISSUER = envstr("OTP_TOTP_ISSUER", "Responder")
 # The account lockout above counts wrong codes; django-otp's per-device delays on top
 # would only refuse a right code typed within seconds of a wrong one.

@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from accesslog.models import Event
-from responder import incidents, push
+from responder import incidents, push, signin
 from responder.models import Incident
 
 
@@ -41,3 +41,8 @@ def push_pending_send() -> int:
 @shared_task(acks_late=True, ignore_result=True)
 def incident_grants_expire() -> int:
     return incidents.incident_grants_expire()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def signin_states_prune() -> int:
+    return signin.signin_states_prune()

@@ -1,4 +1,6 @@
 import pytest
+import redis
+from django.conf import settings
 
 pytest_plugins = ["tests.servers"]
 
@@ -21,3 +23,13 @@ def verified_api_client():
 def fast_passwords(settings):
     # Sign-in tests hash the password dozens of times; PBKDF2's cost proves nothing there.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_throttle_carried_over():
+    """Every test signs in from 127.0.0.1: one test's attempts must not throttle the next."""
+    yield
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    for key in client.scan_iter(f"*:{settings.RATELIMIT_CACHE_PREFIX}*"):
+        client.delete(key)
+    client.close()

@@ -1,12 +1,15 @@
 """Signing in through the real endpoint with real codes, for tests of every app."""
 
+import base64
 import time
+from urllib.parse import parse_qs, urlparse
 
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.factories import PASSWORD, TOTPDeviceFactory
+from responder.signin import enrolment_code_issue
+from tests.factories import PASSWORD, TOTPDeviceFactory, UserFactory
 
 LOGIN = "/api/v1/auth/login"
 
@@ -42,3 +45,16 @@ def api_sign_in(user, *, password: str = PASSWORD) -> Client:
     client.csrf_token = response.json()["csrf_token"]
     client.user = user
     return client
+
+
+def code_from_uri(otpauth_uri: str) -> str:
+    """The current code of the secret in an otpauth:// URI, as an authenticator app shows it."""
+    secret = parse_qs(urlparse(otpauth_uri).query)["secret"][0]
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    return f"{totp(key):06d}"
+
+
+def enrolment_code_for(user) -> str:
+    """A code as district IT issues one in the admin, for the user's first device."""
+    it_admin = UserFactory(username="it-issuer", is_staff=True, is_superuser=True)
+    return enrolment_code_issue(user=user, by=it_admin)

@@ -1,4 +1,5 @@
-// Sign in with password and one-time code; enrol a device at the first sign-in.
+// Sign in with password and one-time code. At the first sign-in, the enrolment code district
+// IT gave opens the enrolment: a QR code, then the first code of the new authenticator.
 import { api, ApiError } from "./api.js";
 import { h, mount } from "./dom.js";
 
@@ -7,25 +8,46 @@ export function signInScreen(root, { onSignedIn, notice }) {
   const enrolment = h("div.enrolment");
   const field = (label, attrs) =>
     h("label", {}, h("span", {}, label), h("input", { required: true, ...attrs }));
+  // A new user's first sign-in: the code district IT gave them opens the enrolment.
+  const enrolmentField = field("Enrolment code from district IT", {
+    name: "enrolment_code",
+    autocomplete: "off",
+    autocapitalize: "none",
+    spellcheck: "false",
+    required: false,
+  });
+  enrolmentField.hidden = true;
+  const firstTime = h(
+    "button.link",
+    { type: "button", onclick: () => askForEnrolmentCode() },
+    "First sign-in? I have an enrolment code",
+  );
   const form = h(
     "form.card.signin",
     { onsubmit: submit, novalidate: false },
     h("h1", {}, "Responder"),
     field("Username", { name: "username", autocomplete: "username", autocapitalize: "none" }),
     field("Password", { name: "password", type: "password", autocomplete: "current-password" }),
+    enrolmentField,
+    enrolment,
     field("One-time code", {
       name: "otp",
       inputmode: "numeric",
       autocomplete: "one-time-code",
-      pattern: "[0-9a-z]{6,16}",
       required: false,
     }),
-    enrolment,
     message,
     h("button.primary", { type: "submit" }, "Sign in"),
+    firstTime,
   );
   mount(root, h("main.center", {}, form));
   form.username.focus();
+
+  function askForEnrolmentCode() {
+    enrolmentField.hidden = false;
+    firstTime.hidden = true;
+    form.enrolment_code.focus();
+  }
 
   async function submit(event) {
     event.preventDefault();
@@ -34,6 +56,7 @@ export function signInScreen(root, { onSignedIn, notice }) {
       username: form.username.value.trim(),
       password: form.password.value,
       otp: form.otp.value.trim(),
+      enrolment_code: form.enrolment_code.value.trim(),
     };
     try {
       const me = await api("auth/login", { method: "POST", body });
@@ -41,17 +64,26 @@ export function signInScreen(root, { onSignedIn, notice }) {
       onSignedIn(me);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      const data = error.body.enrolment || (error.body.code === "enrolment_required" && error.body);
-      if (data && (data.qr_svg || data.otpauth_uri)) showEnrolment(enrolment, data);
-      message.classList.toggle("notice", Boolean(data)); // a step to take, not a mistake
+      const code = error.body.code;
+      const data = error.body.enrolment;
+      message.classList.toggle("notice", code === "enrolment_required" || code === "enrolment_started");
       message.textContent = explain(error);
-      form.otp.focus();
+      if (data && (data.qr_svg || data.otpauth_uri)) {
+        showEnrolment(enrolment, data);
+        form.otp.focus();
+      } else if (code === "enrolment_required" || code === "enrolment_code_invalid") {
+        mount(enrolment);
+        askForEnrolmentCode();
+      } else {
+        form.otp.focus();
+      }
     }
   }
 }
 
 function explain(error) {
-  if (error.status === 423) return error.message || "This account is locked. Call district IT to unlock it.";
+  if (error.status === 423) return error.message || "This account is locked for a few minutes. Call district IT to unlock it now.";
+  if (error.status === 429) return error.message || "Too many attempts from here. Wait a minute, then try again.";
   if (error.status === 0) return "No connection to the server. Try again when you have signal.";
   return error.message;
 }

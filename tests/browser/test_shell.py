@@ -22,7 +22,7 @@ from tests.factories import (
     UserFactory,
     event_store,
 )
-from tests.signin_helpers import code_for
+from tests.signin_helpers import code_for, code_from_uri, enrolment_code_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -84,20 +84,42 @@ def test_a_user_signs_in_with_a_one_time_code(page):
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
-def test_a_new_user_scans_the_enrolment_code_then_signs_in(page):
+def test_a_new_user_enrols_with_the_code_from_district_it_then_signs_in(page, shots):
     page.context.errors.expect(r"status of 401 .*/api/v1/auth/login\)$", why="no code yet: enrol")
     user = UserFactory(is_superuser=True)
+    enrolment_code = enrolment_code_for(user)
 
     sign_in(page, user, "")
 
+    expect(page.get_by_role("alert")).to_contain_text("enrolment code district IT gave you")
+    expect(page.get_by_role("img", name="QR code to enrol")).to_have_count(0)
+    page.get_by_label("Enrolment code from district IT").fill(enrolment_code)
+    page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("img", name="QR code to enrol")).to_be_visible()
-    expect(page.get_by_role("alert")).to_contain_text("scan the QR code")
-    device = TOTPDevice.objects.get(user=user)
-    page.get_by_label("One-time code").fill(code_for(device))
+    expect(page.get_by_role("alert")).to_contain_text("Scan the QR code")
+    shots("enrolment-qr")
+    uri = page.get_by_role("link", name="Open in an authenticator app").get_attribute("href")
+    page.get_by_label("One-time code").fill(code_from_uri(uri))
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
     page.get_by_role("button", name="I have kept them").click()
     expect(main_nav(page)).to_be_visible()
+    assert TOTPDevice.objects.get(user=user).confirmed
+
+
+def test_a_wrong_enrolment_code_says_to_ask_district_it(page):
+    user = UserFactory()
+    enrolment_code_for(user)
+
+    page.goto("/")
+    page.get_by_role("button", name="First sign-in? I have an enrolment code").click()
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Enrolment code from district IT").fill("aaaa-bbbb-cccc")
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("Ask district IT for a new one")
+    expect(page.get_by_role("img", name="QR code to enrol")).to_have_count(0)
 
 
 def test_a_wrong_code_says_so_and_keeps_the_form(page):
@@ -113,7 +135,9 @@ def test_a_wrong_code_says_so_and_keeps_the_form(page):
 def test_a_locked_account_says_whom_to_call(page):
     page.context.errors.expect(r"status of 423 .*/api/v1/auth/login\)$", why="the lock")
     user, device = user_with_device()
-    SignInState.objects.create(user=user, failures=5, locked_at=timezone.now())
+    SignInState.objects.create(
+        username=user.username, user=user, password_failures=5, locked_at=timezone.now()
+    )
 
     sign_in(page, user, code_for(device))
 

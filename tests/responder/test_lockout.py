@@ -6,7 +6,7 @@ from django.db import connection
 from django.test import Client
 
 from responder.models import AuditEntry, SignInState
-from responder.signin import account_unlock
+from responder.signin import account_unlock, signin_states_prune
 from tests.factories import PASSWORD, TOTPDeviceFactory, UserFactory
 from tests.signin_helpers import LOGIN, code_for
 
@@ -35,16 +35,19 @@ def test_five_failures_in_a_row_lock_the_account(device):
     assert response.status_code == 423
     assert response.json() == {
         "detail": (
-            "This account is locked after too many failed sign-ins. Call district IT to unlock it."
+            "This account is locked for a few minutes after too many failed sign-ins. "
+            "Try again later, or call district IT to unlock it now."
         ),
         "code": "account_locked",
     }
     assert SignInState.objects.get(user=device.user).locked_at is not None
 
 
-def test_wrong_codes_count_like_wrong_passwords(device):
-    fail(2)
-    assert [login("officer", otp="123456").status_code for _ in range(3)] == [401, 401, 423]
+def test_wrong_codes_are_counted_apart_from_wrong_passwords(device):
+    fail(4)
+    assert [login("officer", otp="123456").status_code for _ in range(5)] == [401] * 4 + [423]
+    state = SignInState.objects.get(user=device.user)
+    assert (state.password_failures, state.code_failures) == (4, 5)
 
 
 def test_a_locked_account_answers_423_even_with_the_right_password_and_code(device):
@@ -73,10 +76,30 @@ def test_failures_older_than_the_window_start_a_new_count(device, time_machine):
     assert login("officer", password="wrong").status_code == 423
 
 
-def test_the_lock_stays_until_district_it_unlocks_it(device, time_machine):
+def test_the_lock_lifts_itself_after_login_lock_minutes(device, time_machine):
     time_machine.move_to("2026-03-02 08:00:00+00:00", tick=False)
     fail(5)
-    time_machine.shift(timedelta(days=2))
+    time_machine.shift(timedelta(minutes=14, seconds=59))
+    assert login("officer", otp=code_for(device)).status_code == 423
+
+    time_machine.shift(timedelta(seconds=2))
+
+    assert login("officer", otp=code_for(device)).status_code == 200
+
+
+def test_a_lifted_lock_starts_a_fresh_count(device, time_machine):
+    time_machine.move_to("2026-03-02 08:00:00+00:00", tick=False)
+    fail(5)
+    time_machine.shift(timedelta(minutes=15, seconds=1))
+
+    assert fail(4) == [401] * 4
+    assert login("officer", password="wrong").status_code == 423
+
+
+def test_district_it_can_lift_the_lock_sooner(device, time_machine):
+    time_machine.move_to("2026-03-02 08:00:00+00:00", tick=False)
+    fail(5)
+    time_machine.shift(timedelta(minutes=1))
     assert login("officer", otp=code_for(device)).status_code == 423
 
     account_unlock(user=device.user, by=UserFactory(username="it-admin"))
@@ -109,7 +132,10 @@ def test_lockout_and_unlock_leave_audit_rows(device):
         ("signin.failed", "denied", "officer", ""),
         ("account.unlocked", "success", "it-admin", officer),
     ]
-    assert AuditEntry.objects.get(action="account.locked").details == {"failures": 5}
+    assert AuditEntry.objects.get(action="account.locked").details == {
+        "failures": 5,
+        "kind": "password",
+    }
 
 
 def test_a_lock_does_not_end_the_sessions_already_open(device):
@@ -121,10 +147,28 @@ def test_a_lock_does_not_end_the_sessions_already_open(device):
     assert signed_in.get("/api/v1/auth/me").status_code == 200
 
 
-def test_an_unknown_username_locks_nothing():
-    for _ in range(6):
-        assert login("nobody").status_code == 401
-    assert not SignInState.objects.exists()
+def test_an_unknown_username_is_counted_and_locked_like_a_real_one():
+    assert [login("nobody").status_code for _ in range(6)] == [401] * 4 + [423] * 2
+    state = SignInState.objects.get(username="nobody")
+    assert state.user is None and state.is_locked
+
+
+def test_counts_of_unknown_names_are_pruned_once_run_out(device, time_machine):
+    time_machine.move_to("2026-03-02 08:00:00+00:00", tick=False)
+    for name in ("nobody", "officer"):
+        for _ in range(5):
+            login(name, password="wrong")
+    time_machine.shift(timedelta(minutes=14))
+    login("nobody-else", password="wrong")
+    assert signin_states_prune() == 0
+
+    time_machine.shift(timedelta(minutes=1, seconds=1))
+
+    assert signin_states_prune() == 1
+    assert set(SignInState.objects.values_list("username", flat=True)) == {
+        "officer",
+        "nobody-else",
+    }
 
 
 def test_the_admin_login_counts_failures_and_answers_a_locked_account(device, client):

@@ -133,12 +133,12 @@ def test_every_admin_route_sends_a_session_without_the_second_factor_to_sign_in(
 
 def test_every_admin_route_lets_a_verified_staff_session_in(verified_api_client):
     client = verified_api_client(UserFactory(is_superuser=True, is_staff=True))
-    # django-otp's TOTP QR view answers 500 for a device that does not exist; beside the point.
-    client.raise_request_exception = False
 
     for route in ADMIN_ROUTES:
         response = client.get(concrete(route))
-        assert not (response.status_code == 302 and response.url.startswith("/admin/login/")), (
-            route
-        )
+        # An error raises here (the client re-raises it), so no 500 passes. A missing
+        # object #1 is a 302 to the index or a 404; 403 is a read-only model's add or delete.
+        assert response.status_code in (200, 302, 403, 404), (route, response.status_code)
+        if response.status_code == 302:
+            assert not response.url.startswith("/admin/login/"), route
     assert client.get("/admin/").status_code == 200
