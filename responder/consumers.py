@@ -1,7 +1,8 @@
 """`/ws/events`: the alarm feed.
 
 Client → server: optionally first `{"type": "resume", "after": <last seq seen>}`.
-Server → client: `{"type": "event", "seq": N, "event": {...}}` in seq order, each once;
+Server → client: `{"type": "event", "seq": N, "event": {...}}` in seq order, each once
+(the event's `cameras`: only those of its door the user may watch);
 `{"type": "live", "seq": N}` once the replay is done (everything up to N sent);
 `{"type": "reset", "seq": N}` when the client must reload over REST (resumed from too far
 back, or its scope shrank), live from N on; `{"type": "ping"}` every 20 s (daphne also
@@ -21,7 +22,7 @@ user's scope (or revoked) (neither retried at once), 4503 the server could not c
 session (the PWA reconnects, and is checked afresh).
 
 A socket's right to alarms is checked at connect and again: at once when a grant,
-membership, password, device or sign-out says so (responder/signals.py), at the moment its
+membership, password, device or sign-out says so (responder/scope_notices.py), at the moment its
 session or a grant runs out, and every SOCKET_RECHECK_SECONDS for what nothing announces (a
 deleted session). Idle rule: the socket's own traffic is not activity. The session is the
 HTTP session (responder.middleware.session_valid_until): it ends SESSION_IDLE_MINUTES after
