@@ -174,7 +174,7 @@ class EventList(APIView):
         after = _int_param(request, "after", 0, low=0, high=2**62)
         limit = _int_param(request, "limit", PAGE_DEFAULT, low=1, high=PAGE_MAX)
         visible = Event.objects.visible_to(request.user).filter(seq__gt=after)
-        page = list(_with_history_relations(visible)[:limit])
+        page = list(_with_history_relations(visible, request.user)[:limit])
         last = page[-1].seq if page else after
         more = len(page) == limit
         next_url = f"{request.path}?{urlencode({'after': last, 'limit': limit})}" if more else None
@@ -184,7 +184,7 @@ class EventList(APIView):
 class EventAckView(APIView):
     @extend_schema(summary="Acknowledge an event", request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
-        visible = _with_history_relations(Event.objects.visible_to(request.user))
+        visible = _with_history_relations(Event.objects.visible_to(request.user), request.user)
         event = get_object_or_404(visible, pk=pk)
         _, created = event_ack(event=event, user=request.user)
         event = visible.get(pk=pk)  # again, with the new acknowledgement
@@ -202,9 +202,10 @@ def _int_param(request: Request, name: str, default: int, *, low: int, high: int
     return min(max(value, low), high)
 
 
-def _with_history_relations(events: EventQuerySet) -> EventQuerySet:
+def _with_history_relations(events: EventQuerySet, viewer: AbstractBaseUser) -> EventQuerySet:
     acks = EventAck.objects.select_related("user").order_by("at", "id")
-    return with_payload_relations(events).prefetch_related(Prefetch("acks", acks))
+    relations = with_payload_relations(events, viewer=viewer)
+    return relations.prefetch_related(Prefetch("acks", acks))
 
 
 def event_records(events: list[Event]) -> list[dict]:

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from accesslog.models import Event, EventAck, EventQuerySet
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Prefetch
+
+from accesslog.models import DoorCamera, Event, EventAck, EventQuerySet
+from cameras.models import Camera
+from responder.capabilities import VIEWING
 from responder.incidents import EntryKind
 from responder.models import IncidentEntry
 
 
-def with_payload_relations(events: EventQuerySet) -> EventQuerySet:
-    """What `event_payloads` reads, fetched in two queries per batch."""
-    return events.select_related("door").prefetch_related("door__door_cameras")
+def with_payload_relations(
+    events: EventQuerySet, *, viewer: AbstractBaseUser | None = None
+) -> EventQuerySet:
+    """What `event_payloads` reads, fetched in two queries per batch.
+
+    With a viewer, a door's cameras are those the viewer may watch; without one, all of
+    them (the socket fan-out narrows them per scope group: responder/fanout.py).
+    """
+    links = DoorCamera.objects.all()
+    if viewer is not None:
+        links = links.filter(camera__in=Camera.objects.visible_to(viewer, *VIEWING))
+    return events.select_related("door").prefetch_related(Prefetch("door__door_cameras", links))
 
 
 def event_payload(event: Event, *, incident_id: int | None = None) -> dict:

@@ -21,8 +21,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from responder.capabilities import Capability
 from responder.models import (
     AuditEntry,
-    EmergencyGrant,
     BackupCodeDevice,
+    EmergencyGrant,
     EnrolmentCode,
     Grant,
     Incident,

@@ -1,7 +1,8 @@
 """`/ws/events`: the alarm feed.
 
 Client → server: optionally first `{"type": "resume", "after": <last seq seen>}`.
-Server → client: `{"type": "event", "seq": N, "event": {...}}` in seq order, each once;
+Server → client: `{"type": "event", "seq": N, "event": {...}}` in seq order, each once
+(the event's `cameras`: only those of its door the user may watch);
 `{"type": "live", "seq": N}` once the replay is done (everything up to N sent);
 `{"type": "reset", "seq": N}` when the client must reload over REST (resumed from too far
 back, or its scope shrank), live from N on; `{"type": "ping"}` every 20 s (daphne also
@@ -15,8 +16,20 @@ who has acknowledged event N so far, once the client has event N;
 user may watch went offline;
 `{"type": "warning", "kind": "...", "text": "...", "details": {...}, "at": "..."}` to
 district IT only: something they must act on (responder.events.it_warn). Shapes: the TypedDicts in responder/events.py.
-Close codes: 4401 not signed in / no verified second factor / disabled / signed out,
-4403 Origin not allowed, 4404 no alarms in the user's scope (or revoked).
+Close codes: 4401 not signed in / no verified second factor / disabled / signed out /
+session ended (the PWA asks to sign in again), 4403 Origin not allowed, 4404 no alarms in the
+user's scope (or revoked) (neither retried at once), 4503 the server could not check the
+session (the PWA reconnects, and is checked afresh).
+
+A socket's right to alarms is checked at connect and again: at once when a grant,
+membership, password, device or sign-out says so (responder/scope_notices.py), at the moment its
+session or a grant runs out, and every SOCKET_RECHECK_SECONDS for what nothing announces (a
+deleted session). Idle rule: the socket's own traffic is not activity. The session is the
+HTTP session (responder.middleware.session_valid_until): it ends SESSION_IDLE_MINUTES after
+its last HTTP request, and at SESSION_MAX_HOURS in any case. The browser drops the cookie
+when the session idles out, so a socket kept alive by its traffic could not reconnect nor
+load anything: a tablet that only watches the feed keeps its session with REST requests,
+or signs in again after 4401.
 """
 
 from __future__ import annotations
@@ -25,13 +38,14 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
-from channels.security.websocket import OriginValidator
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
+from django.utils.http import is_same_domain
 
 from responder import fanout
 from responder.events import EVERYWHERE, Access, AlarmScope, CloseCode, encode
@@ -46,6 +60,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     channel_layer_alias = "none"
     _direct: Callable[[bytes], bool] | None = None
     fanout: fanout.Fanout | None = None  # set once joined
+    _recheck_timer: asyncio.TimerHandle | None = None
 
     async def connect(self) -> None:
         self.session_key: str | None = self.scope["session"].session_key
@@ -55,7 +70,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         if access.close_code:
             # Accept first: a handshake refused before accepting carries no code.
             await self.accept()
-            await self.close(access.close_code)
+            await self.close(int(access.close_code))
             return
         self._take(access)
         self._direct = direct_writer(self.base_send)
@@ -64,8 +79,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self._after(RESUME_WAIT_SECONDS, lambda: asyncio.ensure_future(self._start(None)))
 
     async def disconnect(self, code: int) -> None:
-        for timer in self._timers:
-            timer.cancel()
+        for timer in [*self._timers, self._recheck_timer]:
+            if timer is not None:
+                timer.cancel()
         await fanout.leave(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -92,12 +108,13 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         for frame in frames:
             await self.base_send({"type": "websocket.send", "text": frame.text})
 
-    async def apply(self, access: Access) -> None:
-        """A re-check's verdict: close, or carry on with the new scope."""
-        if access.close_code:
+    async def apply(self, access: Access | None) -> None:
+        """A re-check's verdict: close, or carry on with the new scope. None: no verdict."""
+        code = CloseCode.UNCHECKED if access is None else access.close_code
+        if code:
             self.live = False
             self.fanout.discard(self)
-            await self.close(access.close_code)
+            await self.close(int(code))
             return
         narrowed = not _covers(access.scope, self.alarm_scope)
         self._take(access)
@@ -136,11 +153,16 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self.is_it = access.it
         if self.fanout is not None:
             self.fanout.regroup()
+        if self._recheck_timer is not None:
+            self._recheck_timer.cancel()  # one timer: every re-check schedules the next
+            self._recheck_timer = None
         if access.recheck_at:
-            self._after(_seconds_until(access.recheck_at), self._recheck_me)
+            seconds = _seconds_until(access.recheck_at)
+            self._recheck_timer = asyncio.get_running_loop().call_later(seconds, self._recheck_me)
 
     def _recheck_me(self) -> None:
-        self.fanout.recheck([self.user_id])
+        if self.fanout is not None:
+            self.fanout.recheck([self.user_id])
 
     def _after(self, seconds: float, callback: object) -> None:
         self._timers.append(asyncio.get_running_loop().call_later(seconds, callback))
@@ -166,19 +188,58 @@ class OriginDenier(AsyncWebsocketConsumer):
         # channels' own denier refuses the handshake, which a browser sees as a network
         # error (1006); accepting and closing tells the PWA not to retry.
         await self.accept()
-        await self.close(CloseCode.BAD_ORIGIN)
+        await self.close(int(CloseCode.BAD_ORIGIN))
 
 
-class AllowedOriginValidator(OriginValidator):
-    """Origins on ALLOWED_HOSTS or CSRF_TRUSTED_ORIGINS; others closed with 4403."""
+class AllowedOriginValidator:
+    """Sockets from the site's own origins only; others are closed with 4403."""
 
     def __init__(self, application: object) -> None:
-        trusted = [origin.replace("://*.", "://.") for origin in settings.CSRF_TRUSTED_ORIGINS]
-        super().__init__(application, [*settings.ALLOWED_HOSTS, *trusted])
+        self.application = application
 
     async def __call__(self, scope: dict, receive: object, send: object) -> None:
-        origin = dict(scope.get("headers", [])).get(b"origin")
-        parsed = urlparse(origin.decode("latin1")) if origin else None
-        if self.valid_origin(parsed):
+        if origin_allowed(scope):
             return await self.application(scope, receive, send)
         return await OriginDenier()(scope, receive, send)
+
+
+def origin_allowed(scope: dict) -> bool:
+    """As Django's CSRF check of an Origin: scheme, host and port equal to the request's own
+    (its Host on ALLOWED_HOSTS, https when the proxy says so), to SITE_URL's, or to one of
+    CSRF_TRUSTED_ORIGINS (`https://*.example.org`: its subdomains)."""
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin", b"").decode("latin1")
+    if not origin or origin == "null":
+        return False
+    host = headers.get(b"host", b"").decode("latin1")
+    domain, _ = split_domain_port(host)
+    own = f"{_scheme(scope, headers)}://{host}"
+    if domain and validate_host(domain, settings.ALLOWED_HOSTS) and origin == own:
+        return True
+    trusted = [*settings.CSRF_TRUSTED_ORIGINS, settings.SITE_URL]
+    if origin in {_origin_of(url) for url in trusted if "*" not in url}:
+        return True
+    parsed = urlsplit(origin)
+    return any(
+        urlsplit(url).scheme == parsed.scheme
+        and is_same_domain(parsed.netloc, urlsplit(url).netloc.split("*", 1)[1])
+        for url in trusted
+        if "*" in url
+    )
+
+
+def _scheme(scope: dict, headers: dict[bytes, bytes]) -> str:
+    # As HttpRequest.is_secure(): TLS ends at the proxy, which says so in a header.
+    if scope.get("scheme") in ("wss", "https"):
+        return "https"
+    if settings.SECURE_PROXY_SSL_HEADER:
+        name, secure = settings.SECURE_PROXY_SSL_HEADER
+        header = name.removeprefix("HTTP_").lower().replace("_", "-").encode()
+        if headers.get(header, b"").decode("latin1").split(",", 1)[0].strip() == secure:
+            return "https"
+    return "http"
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Literal, TypedDict
@@ -37,7 +36,7 @@ from maps.models import Building
 from responder.access import active_grants, is_district_it, scope_q
 from responder.capabilities import VIEWING, Capability
 from responder.celery import quick_redis
-from responder.middleware import SIGNED_IN_AT
+from responder.middleware import session_valid_until
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -54,9 +53,13 @@ HEARTBEAT_SECONDS = 20
 
 
 class CloseCode(IntEnum):
-    NOT_SIGNED_IN = 4401  # no session, no verified second factor, disabled, signed out
+    """Sent as plain ints: autobahn (under daphne) refuses anything else, enums included,
+    and any code but 1000 and 3000-4999 from a server."""
+
+    NOT_SIGNED_IN = 4401  # no session, no verified second factor, disabled, signed out, ended
     BAD_ORIGIN = 4403
     NO_ALARMS = 4404  # no alarms capability anywhere, or it was revoked
+    UNCHECKED = 4503  # the server could not check the session: reconnect, to be checked afresh
 
 
 class EventFrame(TypedDict):
@@ -171,21 +174,19 @@ class Access:
     close_code: CloseCode | None
     user: AbstractBaseUser | None = None
     scope: AlarmScope = frozenset()
-    recheck_at: datetime | None = None
+    recheck_at: datetime | None = None  # when the session ends or a grant runs out
     incidents: IncidentScope | None = None
     cameras: CameraScope = frozenset()
     it: bool = False  # district IT: receives the warnings of it_warn()
 
 
 def session_access(session: SessionBase) -> Access:
-    """The checks of the HTTP stack (session, lifetime, OTPMiddleware, scope) for a socket."""
+    """The checks of the HTTP stack (session, its validity, scope) for a socket."""
     user = get_user(SimpleNamespace(session=session))
     if not user.is_authenticated or not user.is_active:
         return Access(CloseCode.NOT_SIGNED_IN)
-    signed_in_at = session.get(SIGNED_IN_AT)
-    if signed_in_at is None or time.time() - signed_in_at > settings.SESSION_MAX_AGE:
-        return Access(CloseCode.NOT_SIGNED_IN)
-    if not _verified(session, user):
+    valid_until = session_valid_until(session, user, _session_device(session))
+    if valid_until is None:
         return Access(CloseCode.NOT_SIGNED_IN)
     scope = alarm_scope(user)
     if scope is not EVERYWHERE and not scope:
@@ -193,22 +194,22 @@ def session_access(session: SessionBase) -> Access:
     # Imported here: responder.incidents broadcasts through this module.
     from responder.incidents import incident_scope
 
+    session_end = datetime.fromtimestamp(valid_until, tz=UTC)
+    grant_end = next_grant_end(user)
     return Access(
         None,
         user,
         scope,
-        next_grant_end(user),
+        min(session_end, grant_end) if grant_end else session_end,
         incident_scope(user),
         camera_scope(user),
         is_district_it(user),
     )
 
 
-def _verified(session: SessionBase, user: AbstractBaseUser) -> bool:
-    # As django_otp's OTPMiddleware: the session's device, confirmed and the user's own.
+def _session_device(session: SessionBase) -> Device | None:
     persistent_id = session.get(DEVICE_ID_SESSION_KEY)
-    device = persistent_id and Device.from_persistent_id(persistent_id)
-    return bool(device and device.user_id == user.pk and device.confirmed)
+    return Device.from_persistent_id(persistent_id) if persistent_id else None
 
 
 def encode(frame: ServerFrame) -> str:
@@ -252,7 +253,9 @@ def announce(event: Event, *, may_have_incident: bool = True) -> None:
         return
     frame = encode({"type": "event", "seq": event.seq, "event": payload})
     building = event.door and event.door.building_id
-    broadcast("events", {"seq": event.seq, "building": building, "frame": frame})
+    # Every camera of the door: each process narrows the frame per scope group.
+    message = {"seq": event.seq, "building": building, "frame": frame}
+    broadcast("events", {**message, "cameras": payload["cameras"]})
 
 
 def acks_announce(event: Event, acks: list[AckRecord]) -> None:

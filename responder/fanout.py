@@ -2,9 +2,11 @@
 
 Per-socket delivery through the channel layer costs 10-30x a plain broadcast and drops
 messages over capacity (shared/notes/fanout-baselines.md). So each daphne process keeps
-its sockets here, grouped by alarm scope (held in memory), reads each new event from the
-database once, encodes it once, and writes the frame to the sockets whose scope covers
-the event's building; a group with nothing to see in a batch is not visited. A socket's
+its sockets here, grouped by alarm and camera scope (held in memory), reads each new event
+from the database once, encodes it once, and writes the frame to the sockets whose scope
+covers the event's building; a group with nothing to see in a batch is not visited. A frame
+names only the door's cameras its group may watch: re-encoded, once per event and subset of
+cameras, only for a group that may watch some of them but not all. A socket's
 `cursor` is the seq up to which it is served: frames go out only above it, so nothing is
 sent twice or out of order, and replay from the database fills any gap. A live socket's
 cursor may stay behind the head, over seqs its scope did not see.
@@ -37,6 +39,7 @@ from django.utils import timezone
 from accesslog.models import Event
 from accesslog.rendering import event_payloads, with_payload_relations
 from responder.events import (
+    EVERYWHERE,
     HEARTBEAT_SECONDS,
     REPLAY_MAX_EVENTS,
     REPLAY_MAX_HOURS,
@@ -68,8 +71,6 @@ ANNOUNCE_GAP_SECONDS = 0.2
 # The doorbell can ring unheard (Redis down, a dropped subscription): poll anyway.
 POLL_SECONDS = 5.0
 POLL_SECONDS_WITHOUT_REDIS = 1.0
-# Safety net for scope changes no signal announced (bulk updates, missed notices).
-RECHECK_SECONDS = 60.0
 PING = Frame(encode({"type": "ping"}))
 
 
@@ -85,14 +86,17 @@ class Socket(Protocol):
 
     def send_now(self, wire: bytes) -> bool: ...
     async def write(self, frames: list[Frame]) -> None: ...
-    async def apply(self, access: Access) -> None: ...
+    async def apply(self, access: Access | None) -> None: ...
+
+
+GroupKey = tuple[AlarmScope, CameraScope]
 
 
 class Fanout:
     def __init__(self) -> None:
         self.sockets: set[Socket] = set()
-        # `sockets` by alarm scope, built on the next write after any change (_grouped).
-        self._by_scope: dict[AlarmScope, list[Socket]] | None = None
+        # `sockets` by scopes, built on the next write after any change (_grouped).
+        self._by_scope: dict[GroupKey, list[Socket]] | None = None
         self.head = 0
         self.redis_up = False
         self._wake = asyncio.Event()
@@ -116,15 +120,15 @@ class Fanout:
         self._by_scope = None
 
     def regroup(self) -> None:
-        """A socket's alarm scope changed."""
+        """A socket's alarm or camera scope changed."""
         self._by_scope = None
 
-    def _grouped(self) -> dict[AlarmScope, list[Socket]]:
+    def _grouped(self) -> dict[GroupKey, list[Socket]]:
         # Replaced, never changed in place: a write under way keeps the groups it began with.
         if self._by_scope is None:
             self._by_scope = defaultdict(list)
             for sock in self.sockets:
-                self._by_scope[sock.alarm_scope].append(sock)
+                self._by_scope[sock.alarm_scope, sock.camera_scope].append(sock)
         return self._by_scope
 
     async def start(self) -> None:
@@ -133,6 +137,7 @@ class Fanout:
             asyncio.create_task(self._listen(), name="fanout-listen"),
             asyncio.create_task(self._pump(), name="fanout-pump"),
             asyncio.create_task(self._heartbeat(), name="fanout-heartbeat"),
+            asyncio.create_task(self._recheck_every(), name="fanout-recheck"),
         ]
         # Wait for the subscription, so the first announcements are heard; but not long:
         # with Redis down the sockets still work, by polling.
@@ -230,22 +235,23 @@ class Fanout:
         # sockets that have its event, since their group was served with it, cursor and
         # all; and `_start` is unaffected, as cursors move here only once live. A `reset`
         # is the exception: it needs the head (EventsConsumer.apply).
-        for scope, group in self._grouped().items():
-            frames = _frames(rows, scope)
+        for key, group in self._grouped().items():
+            frames = _frames(rows, *key)
             if not frames:
                 continue
             wire = b"".join(frame.wire for frame in frames)  # the group's bytes, joined once
             for sock in group:
                 if not sock.live or sock.cursor >= self.head:
                     continue
-                if sock.cursor < first and sock.alarm_scope == scope:
+                if sock.cursor < first and (sock.alarm_scope, sock.camera_scope) == key:
                     sock.cursor = self.head
                     if not sock.send_now(wire):
                         await sock.write(frames)
                     continue
                 # Resumed from a seq another process had already served, or the scope changed
                 # (an `apply`) while this write was under way.
-                own = _frames([r for r in rows if r.seq > sock.cursor], sock.alarm_scope)
+                later = [r for r in rows if r.seq > sock.cursor]
+                own = _frames(later, sock.alarm_scope, sock.camera_scope)
                 sock.cursor = self.head
                 if own:
                     await sock.write(own)
@@ -303,12 +309,12 @@ class Fanout:
         seq = announcement["seq"]
         if seq <= self.head:
             return
-        if "frame" not in announcement:
+        if "frame" not in announcement or "cameras" not in announcement:
             self._wake.set()  # ingest could not render it: read it from the database
             return
         # Straight from the announcement, no database read, in seq order (_drain).
         self._announced_rows[seq] = Row(
-            seq, announcement["building"], Frame(announcement["frame"])
+            seq, announcement["building"], Frame(announcement["frame"]), announcement["cameras"]
         )
         if self._draining is None or self._draining.done():
             self._draining = asyncio.create_task(self._drain())
@@ -363,31 +369,62 @@ class Fanout:
         for sock in sockets:
             by_session[sock.session_key].append(sock)
         for session_key, group in by_session.items():
-            access = await database_sync_to_async(fresh_access)(session_key)
+            try:
+                access = await database_sync_to_async(fresh_access)(session_key)
+            except Exception:
+                # No verdict: those sockets close (4503) and their clients reconnect, checked
+                # afresh. A failure must not spare the rest of the batch its re-check.
+                logger.exception("Could not re-check a socket's session; closing it")
+                access = None
             for sock in group:
-                if sock in self.sockets:
+                if sock not in self.sockets:
+                    continue
+                try:
                     await sock.apply(access)
+                except Exception:
+                    logger.exception("Could not apply a re-check to a socket; dropping it")
+                    self.discard(sock)
 
     async def _heartbeat(self) -> None:
-        last_recheck = time.monotonic()
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             for sock in list(self.sockets):
                 await sock.write([PING])
-            if time.monotonic() - last_recheck >= RECHECK_SECONDS:
-                last_recheck = time.monotonic()
-                self.recheck(None)
+
+    async def _recheck_every(self) -> None:
+        # The safety net for what no signal announces: bulk updates, missed notices,
+        # deleted sessions.
+        while True:
+            await asyncio.sleep(settings.SOCKET_RECHECK_SECONDS)
+            self.recheck(None)
 
 
 class Row:
-    __slots__ = ("seq", "building_id", "frame")
+    """An event's frame naming all its door's cameras, and the same narrowed to fewer."""
 
-    def __init__(self, seq: int, building_id: int | None, frame: Frame) -> None:
+    __slots__ = ("seq", "building_id", "frame", "cameras", "_narrowed")
+
+    def __init__(
+        self, seq: int, building_id: int | None, frame: Frame, cameras: Iterable[int]
+    ) -> None:
         self.seq, self.building_id, self.frame = seq, building_id, frame
+        self.cameras = tuple(cameras)
+        self._narrowed: dict[tuple[int, ...], Frame] = {}
+
+    def frame_for(self, cameras: CameraScope) -> Frame:
+        if cameras is EVERYWHERE or cameras.issuperset(self.cameras):
+            return self.frame
+        visible = tuple(camera for camera in self.cameras if camera in cameras)
+        frame = self._narrowed.get(visible)
+        if frame is None:
+            message = json.loads(self.frame.text)
+            message["event"]["cameras"] = list(visible)
+            frame = self._narrowed[visible] = Frame(encode(message))
+        return frame
 
 
-def _frames(rows: list[Row], scope: AlarmScope) -> list[Frame]:
-    return [row.frame for row in rows if in_scope(scope, row.building_id)]
+def _frames(rows: list[Row], scope: AlarmScope, cameras: CameraScope) -> list[Frame]:
+    return [row.frame_for(cameras) for row in rows if in_scope(scope, row.building_id)]
 
 
 # --- One fan-out per event loop (daphne runs one; each test gets its own) -------------
@@ -435,9 +472,15 @@ def stored_head() -> int:
 
 
 def stored_after(after: int, limit: int) -> list[Row]:
+    # Every camera of each door: the fan-out narrows the frame per scope group.
     events = list(with_payload_relations(Event.objects.filter(seq__gt=after))[:limit])
     return [
-        Row(event.seq, event.door and event.door.building_id, _event_frame(event, payload))
+        Row(
+            event.seq,
+            event.door and event.door.building_id,
+            _event_frame(event, payload),
+            payload["cameras"],
+        )
         for event, payload in zip(events, event_payloads(events), strict=True)
     ]
 
@@ -445,7 +488,7 @@ def stored_after(after: int, limit: int) -> list[Row]:
 def replay(user: AbstractBaseUser, after: int, upto: int, limit: int) -> tuple[list[Frame], int]:
     """The user's frames in (after, upto], and the seq they reach."""
     visible = Event.objects.visible_to(user).filter(seq__gt=after, seq__lte=upto)
-    events = list(with_payload_relations(visible)[:limit])
+    events = list(with_payload_relations(visible, viewer=user)[:limit])
     frames = [_event_frame(e, p) for e, p in zip(events, event_payloads(events), strict=True)]
     return frames, events[-1].seq if len(events) == limit else upto
 

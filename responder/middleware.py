@@ -1,29 +1,70 @@
+"""The one rule of a session's validity, for HTTP requests and sockets alike.
+
+A signed-in session is valid while its second factor (the session's device: confirmed, the
+user's own) is still there, until SESSION_MAX_AGE after sign-in however busy it has been,
+and until SESSION_COOKIE_AGE after its last HTTP request. Only HTTP requests are activity:
+the browser drops the cookie that long after the last response that renewed it, so a
+session kept alive by a socket alone could not open the next socket or load anything.
+"""
+
 import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.models import Device
 
 SIGNED_IN_AT = "signed_in_at"
+SEEN_AT = "seen_at"  # the session's last HTTP request
+
+
+def session_valid_until(
+    session: SessionBase, user: AbstractBaseUser, device: Device | None
+) -> float | None:
+    """When this signed-in session ends (a `time.time()`), or None if it has ended."""
+    ends_at = session_ends_at(session)
+    verified = device is not None and device.user_id == user.pk and device.confirmed
+    return ends_at if verified and time.time() < ends_at else None
+
+
+def session_ends_at(session: SessionBase) -> float:
+    """The lifetime and idle limits alone: when the session ends, whatever its device."""
+    signed_in_at = session.get(SIGNED_IN_AT)
+    seen_at = session.get(SEEN_AT, signed_in_at)
+    # Sessions from before the limits existed, or written by some other path, carry no stamps.
+    if not all(isinstance(stamp, int | float) for stamp in (signed_in_at, seen_at)):
+        return 0.0
+    return min(signed_in_at + settings.SESSION_MAX_AGE, seen_at + settings.SESSION_COOKIE_AGE)
+
 
 View = Callable[..., HttpResponse]
 
 
 class SessionLifetimeMiddleware:
-    """Ends a session SESSION_MAX_AGE after sign-in, however busy it has been.
+    """Ends the session `session_valid_until` says has ended; otherwise the request is activity.
 
-    Idle expiry is the session cookie's own age, renewed by every request.
+    After django_otp's OTPMiddleware, whose `otp_device` is the session's device. A session
+    that never had one (signed in by some path without the second factor) is left to
+    IsVerified and OTPAdminSite to refuse, until its time is up.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.user.is_authenticated:
-            signed_in_at = request.session.get(SIGNED_IN_AT)
-            if signed_in_at is None or time.time() - signed_in_at > settings.SESSION_MAX_AGE:
+        # Read first: OTPMiddleware forgets a device that is gone when the user is loaded.
+        had_device = DEVICE_ID_SESSION_KEY in request.session
+        user = request.user
+        if user.is_authenticated:
+            device = getattr(user, "otp_device", None)
+            if session_valid_until(request.session, user, device) is not None:
+                request.session[SEEN_AT] = time.time()
+            elif had_device or session_ends_at(request.session) <= time.time():
                 logout(request)
         return self.get_response(request)
 

@@ -60,7 +60,12 @@ def device_changed(sender: type, instance: object, **kwargs: object) -> None:
 
 
 @receiver(user_logged_out)
-def signed_out(sender: type, user: object, **kwargs: object) -> None:
+def signed_out(sender: type, request: object, user: object, **kwargs: object) -> None:
+    # logout() flushes the session only after this signal: end it here, or a socket
+    # re-checked in between would find it still signed in and stay open.
+    session = getattr(request, "session", None)
+    if session is not None:
+        session.delete()
     if user is not None:
         _notify([user.pk])
 

@@ -18,7 +18,9 @@ import av
 import pytest
 import websockets
 from channels.db import database_sync_to_async
-from django.conf import settings
+from django.apps import apps
+from django.conf import settings as django_settings
+from encrypted_fields.fields import EncryptedFieldMixin
 
 from accesslog.signatures import HEADER, sign
 from cameras.simulate import simulator_running
@@ -31,11 +33,21 @@ from tests.signin_helpers import LOGIN, code_for, usable_device
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
+ORIGINAL_KEYS = (django_settings.SECRET_KEY, django_settings.SALT_KEY)
 TABLET = "127.0.0.2"  # the client's address: nginx itself talks to Django from 127.0.0.1
 
 
+def encrypted_fields_rekeyed() -> None:
+    """Encrypted fields cache their key per field: drop it, so the next use derives anew."""
+    for model in apps.get_models():
+        for model_field in model._meta.get_fields():
+            if isinstance(model_field, EncryptedFieldMixin):
+                model_field.__dict__.pop("keys", None)
+                model_field.__dict__.pop("f", None)
+
+
 @pytest.fixture
-def production(tmp_path, redis_server) -> Iterator[Layout]:
+def production(tmp_path, redis_server, settings) -> Iterator[Layout]:
     directory = tmp_path / "prod"
     directory.mkdir()
     layout = Layout(
@@ -43,11 +55,20 @@ def production(tmp_path, redis_server) -> Iterator[Layout]:
         free_port(),
         overrides={"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL},
     )
+    # What this process encrypts (webhook secrets), the layout's processes must read: the
+    # same production key (DEBUG off refuses the development key this process runs with).
+    settings.SECRET_KEY, settings.SALT_KEY = (
+        layout.env["SECRET_KEY"],
+        layout.env["CREDENTIALS_SALT"],
+    )
+    encrypted_fields_rekeyed()
     try:
         layout.start()
         yield layout
     finally:
         layout.stop()
+        settings.SECRET_KEY, settings.SALT_KEY = ORIGINAL_KEYS
+        encrypted_fields_rekeyed()
 
 
 class Tablet:

@@ -21,13 +21,14 @@ class Client:
     """Keeps the seqs it received; reconnects to any daphne resuming after the last one."""
 
     def __init__(self, cookie: str) -> None:
-        self.headers = {"Origin": "http://127.0.0.1", "Cookie": cookie}
+        self.cookie = cookie
         self.seqs: list[int] = []
         self.task: asyncio.Task | None = None
 
     async def connect(self, port: int) -> None:
+        headers = {"Origin": f"http://127.0.0.1:{port}", "Cookie": self.cookie}
         ws = await websockets.connect(
-            f"ws://127.0.0.1:{port}/ws/events", additional_headers=self.headers
+            f"ws://127.0.0.1:{port}/ws/events", additional_headers=headers
         )
         await ws.send(json.dumps({"type": "resume", "after": self.seqs[-1] if self.seqs else 0}))
         while (frame := json.loads(await ws.recv()))["type"] != "live":

@@ -11,6 +11,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 
 from accesslog.models import Event
 from responder.asgi import application
+from responder.consumers import origin_allowed
 from responder.middleware import SIGNED_IN_AT
 from tests.factories import DoorFactory, GrantFactory, TOTPDeviceFactory, UserFactory, event_store
 
@@ -30,7 +31,12 @@ def signed_in(user, *, verified: bool = True) -> str:
 
 
 def socket(cookie: str = "", origin: str = "http://testserver") -> WebsocketCommunicator:
-    headers = [(b"origin", origin.encode()), (b"cookie", cookie.encode())]
+    # As a browser on http://testserver: its Host, and the page's origin.
+    headers = [
+        (b"host", b"testserver"),
+        (b"origin", origin.encode()),
+        (b"cookie", cookie.encode()),
+    ]
     return WebsocketCommunicator(application, "/ws/events", headers=headers)
 
 
@@ -210,3 +216,37 @@ async def test_a_grant_running_out_closes_the_socket(door):
 
     assert await closed_with(communicator) == 4404
     await communicator.disconnect()
+
+
+def handshake(origin: str, host: str = "responder.district.example", **headers: str) -> dict:
+    pairs = {"origin": origin, "host": host, **headers}
+    return {"type": "websocket", "headers": [(k.encode(), v.encode()) for k, v in pairs.items()]}
+
+
+def test_behind_the_tls_proxy_only_the_https_origin_of_the_host_may_connect(settings):
+    settings.ALLOWED_HOSTS = ["responder.district.example"]
+    site = "https://responder.district.example"
+    forwarded = {"x-forwarded-proto": "https"}
+
+    assert origin_allowed(handshake(site, **forwarded))
+    assert not origin_allowed(handshake("http://responder.district.example", **forwarded))
+    assert not origin_allowed(handshake(site))  # no proxy said it was https
+    assert not origin_allowed(handshake(site, host="evil.example", **forwarded))
+
+
+def test_the_site_url_and_trusted_origins_may_connect_and_nothing_near_them(settings):
+    settings.ALLOWED_HOSTS = ["responder.district.example"]
+    settings.SITE_URL = "https://responder.district.example/"
+    settings.CSRF_TRUSTED_ORIGINS = ["https://*.district.example", "https://dispatch.example:8443"]
+
+    assert origin_allowed(handshake("https://responder.district.example", host="internal:8001"))
+    assert origin_allowed(handshake("https://maps.district.example", host="internal:8001"))
+    assert origin_allowed(handshake("https://dispatch.example:8443", host="internal:8001"))
+    for near in [
+        "http://maps.district.example",
+        "https://district.example.evil.example",
+        "https://dispatch.example",
+        "https://dispatch.example:8444",
+        "https://evildistrict.example",
+    ]:
+        assert not origin_allowed(handshake(near, host="internal:8001")), near

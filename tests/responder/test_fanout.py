@@ -37,7 +37,7 @@ def publish(hub: fanout.Fanout, kind: str, data: dict) -> None:
 
 def announce(hub: fanout.Fanout, seq: int, building: int = 1) -> None:
     frame = json.dumps({"type": "event", "seq": seq, "event": {"id": seq}})
-    publish(hub, "events", {"seq": seq, "building": building, "frame": frame})
+    publish(hub, "events", {"seq": seq, "building": building, "frame": frame, "cameras": []})
 
 
 def acknowledge(hub: fanout.Fanout, seq: int, building: int) -> None:
@@ -177,4 +177,36 @@ async def test_a_reset_reaches_the_head_past_seqs_the_old_scope_did_not_see():
     announce(hub, 12, building=1)
     await settled()
     assert sent[-1]["seq"] == 12
+    await hub.stop()
+
+
+async def test_an_event_names_only_the_cameras_each_scope_group_may_watch():
+    everything = Tablet(cursor=10)
+    parking = Tablet(cursor=10)
+    parking.camera_scope = frozenset({5, 9})
+    blind = Tablet(cursor=10)
+    blind.camera_scope = frozenset()
+    hub = hub_at(10, everything, parking, blind)
+    frame = json.dumps({"type": "event", "seq": 11, "event": {"id": 11, "cameras": [5, 6]}})
+
+    publish(hub, "events", {"seq": 11, "building": 1, "frame": frame, "cameras": [5, 6]})
+    await settled()
+
+    assert [f["event"]["cameras"] for f in everything.frames] == [[5, 6]]
+    assert [f["event"]["cameras"] for f in parking.frames] == [[5]]
+    assert [f["event"]["cameras"] for f in blind.frames] == [[]]
+    await hub.stop()
+
+
+async def test_an_announcement_without_its_cameras_is_read_from_the_database():
+    # From an ingest process of an older version: its frame names every camera.
+    tablet = Tablet(cursor=10)
+    hub = hub_at(10, tablet)
+    frame = json.dumps({"type": "event", "seq": 11, "event": {"id": 11, "cameras": [5]}})
+
+    publish(hub, "events", {"seq": 11, "building": 1, "frame": frame})
+    await settled()
+
+    assert tablet.frames == []
+    assert hub._wake.is_set()
     await hub.stop()

@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.factories import UserFactory
 
@@ -73,3 +74,20 @@ def test_a_session_without_a_sign_in_time_is_ended():
     client.get(ME)
 
     assert "_auth_user_id" not in client.session
+
+
+def test_a_session_idle_since_its_last_request_ends_even_if_its_row_lives_on(signed_in):
+    # Only HTTP requests are activity: a row kept alive by anything else does not count.
+    session = signed_in.session
+    session["seen_at"] -= 31 * 60
+    session.save()
+
+    assert signed_in.get(ME).status_code == 403
+    assert "_auth_user_id" not in signed_in.session
+
+
+def test_removing_the_authenticator_ends_the_session(signed_in):
+    TOTPDevice.objects.filter(user__username="officer").delete()
+
+    assert signed_in.get(ME).status_code == 403
+    assert "_auth_user_id" not in signed_in.session

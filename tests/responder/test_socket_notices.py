@@ -207,7 +207,7 @@ async def live_on(port: int, user) -> websockets.ClientConnection:
     cookie = await database_sync_to_async(signed_in)(user)
     ws = await websockets.connect(
         f"ws://127.0.0.1:{port}/ws/events",
-        additional_headers={"Origin": "http://127.0.0.1", "Cookie": cookie},
+        additional_headers={"Origin": f"http://127.0.0.1:{port}", "Cookie": cookie},
     )
     await ws.send(json.dumps({"type": "resume", "after": 0}))
     while (await received(ws))["type"] != "live":
