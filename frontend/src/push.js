@@ -30,8 +30,13 @@ export function notificationsPanel(ctx, panel) {
     }
     const subscription = await current();
     if (subscription) {
-      // Registered again at each start: the server may have dropped it, or another user signed in here.
-      await register(subscription).catch(() => {});
+      // Registered again at each start: the server may have dropped it. A 409 means the
+      // endpoint belongs to another account (a shared device): this one starts afresh.
+      const owner = await register(subscription).then(() => "mine", (error) => error instanceof ApiError && error.status === 409 ? "theirs" : "unknown");
+      if (owner === "theirs") {
+        await subscription.unsubscribe();
+        return show();
+      }
       return say("This device receives alarm notifications.", button("Turn off notifications", turnOff));
     }
     say("This device does not receive notifications.", button("Turn on notifications", turnOn, "primary"));
