@@ -18,10 +18,12 @@ above the 200 events/s asked for (see the report's figures). Events are never de
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from accesslog.directory import Directory, directory
 from accesslog.models import SEVERITY_OF, AccessSystem, Door, Event, EventAck, Severity
@@ -62,11 +64,13 @@ def event_ingest(
     # constraint finds them below, under the lock, with nothing kept.
     lookups = lookups or directory()
     door = lookups.door(system, data["door"])
-    rule = _incident_rule(door, data["type"], lookups)
+    late = event_is_late(data["occurred_at"])
+    # A late event opens no incident: the door was forced minutes or months ago.
+    rule = None if late else _incident_rule(door, data["type"], lookups)
     try:
         with transaction.atomic():
             _seq_lock()
-            event = _event_create(system, door, data)
+            event = _event_create(system, door, data, late=late)
             if rule is not None:
                 # Same transaction: an alarm and the incident it opens are stored together.
                 incident_for_alarm(event=event, rule=rule)
@@ -79,6 +83,11 @@ def event_ingest(
         return existing, False
     transaction.on_commit(lambda: event_announce(event, may_have_incident=rule is not None))
     return event, True
+
+
+def event_is_late(occurred_at: datetime) -> bool:
+    """Older than ALARM_MAX_AGE_SECONDS now: a compare, nothing more (ingest's hot path)."""
+    return timezone.now() - occurred_at > timedelta(seconds=settings.ALARM_MAX_AGE_SECONDS)
 
 
 def _stored(system: AccessSystem, source_event_id: str) -> Event | None:
@@ -102,7 +111,7 @@ def _seq_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQ_LOCK_KEY])
 
 
-def _event_create(system: AccessSystem, door: Door | None, data: dict) -> Event:
+def _event_create(system: AccessSystem, door: Door | None, data: dict, *, late: bool) -> Event:
     # Read raw: under the lock every µs counts, and the ORM's aggregate costs twice this.
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT MAX(seq) FROM {Event._meta.db_table}")
@@ -121,15 +130,19 @@ def _event_create(system: AccessSystem, door: Door | None, data: dict) -> Event:
         credential=data.get("credential", ""),
         person=data.get("person", ""),
         details=data.get("details", {}),
+        late=late,
     )
 
 
 def event_announce(event: Event, *, may_have_incident: bool = True) -> None:
     """After commit: ring the sockets' doorbell and queue the pushes. Neither may fail the
     ingest: sockets replay from the database whatever a doorbell missed, and a push the
-    broker did not take waits as a PendingPush (beat's push_pending_send queues it)."""
+    broker did not take waits as a PendingPush (beat's push_pending_send queues it).
+
+    A late event still rings the doorbell (sockets deliver seqs in order, and would wait
+    for a missing one), its frame marked late so no device rings; it is never pushed."""
     events.announce(event, may_have_incident=may_have_incident)
-    if event.severity == Severity.INFO:
+    if event.severity == Severity.INFO or event.late:
         return  # stored and searchable, not pushed
     from responder.tasks import push_event
 
