@@ -43,6 +43,7 @@ from accesslog.connectors.http import Endpoint, http_open
 from accesslog.connectors.mapping import aware, event_type_of
 from accesslog.connectors.xmlstream import NetBoxDocuments
 from accesslog.models import AccessSystem
+from accesslog.services import VendorDoor
 
 log = logging.getLogger("accesslog.connectors")
 
@@ -525,3 +526,12 @@ class NetBoxConnector:
 
 def json_cursor(system: AccessSystem) -> dict:
     return cursor_document(system) or {"log": 0, "events_at": timezone.now().isoformat()}
+
+
+def netbox_doors(client: NetBoxClient) -> list[VendorDoor]:
+    """Every portal, keyed by PORTALKEY; a door created by name before is re-keyed."""
+    return [
+        VendorDoor(key=row["PORTALKEY"], name=row.get("NAME", ""), former_key=row.get("NAME", ""))
+        for row in client.portals()
+        if row.get("PORTALKEY")
+    ]

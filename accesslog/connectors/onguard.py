@@ -39,6 +39,7 @@ from accesslog.connectors.base import (
 from accesslog.connectors.http import Endpoint, HTTPStatusError, http_open
 from accesslog.connectors.mapping import aware, event_type_of
 from accesslog.models import AccessSystem, Event, EventType
+from accesslog.services import VendorDoor
 
 log = logging.getLogger("accesslog.connectors")
 
@@ -357,3 +358,12 @@ class OnGuardConnector:
     def reset(self) -> None:
         self.client.session_token = ""
         self.panels_listed_at = float("-inf")
+
+
+def onguard_doors(client: OnGuardClient) -> list[VendorDoor]:
+    """Every reader (a door here is a panel's reader: its events name PanelID, DeviceID)."""
+    rows = client.instances("Lnl_Reader", page_size=500)
+    return [
+        VendorDoor(key=f"{row['PANELID']}-{row['READERID']}", name=str(row.get("NAME") or ""))
+        for row in sorted(rows, key=lambda row: (int(row["PANELID"]), int(row["READERID"])))
+    ]
