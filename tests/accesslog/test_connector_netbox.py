@@ -1,3 +1,4 @@
+import json
 import random
 import signal
 import threading
@@ -5,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from accesslog.connectors.base import Backoff, Stopper, connector_run
@@ -12,6 +14,8 @@ from accesslog.connectors.http import Endpoint
 from accesslog.connectors.netbox import NetBoxClient, NetBoxConnector
 from accesslog.connectors.xmlstream import NetBoxDocuments
 from accesslog.models import ConnectorCursor, ConnectorHealth, Event, SystemKind
+from responder.celery import quick_redis
+from responder.events import channel
 from tests.accesslog.connector_helpers import CHICAGO, run, served
 from tests.accesslog.fakes.netbox import FakeNetBox
 from tests.factories import AccessSystemFactory, DoorFactory
@@ -311,3 +315,28 @@ def test_sigterm_stops_a_connector_waiting_on_an_open_stream(fake, system):
 
     assert stopper.stopped
     assert Event.objects.count() in (0, 1)
+
+
+def test_a_silent_stream_from_a_controller_that_answers_pings_warns_district_it(
+    fake, system, django_capture_on_commit_callbacks
+):
+    started(fake, system)
+    fake.silent = True
+    listener = quick_redis(settings.REDIS_URL).pubsub()
+    listener.subscribe(channel("it"))
+    listener.get_message(timeout=1)  # the subscription's own confirmation
+    sleeps = []
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run(connector_for(fake, system, silence=0.3), steps=1, sleeps=sleeps)
+    finally:
+        fake.release.set()
+
+    message = listener.get_message(timeout=5)
+    frame = json.loads(json.loads(message["data"])["frame"])
+    assert (frame["type"], frame["kind"]) == ("warning", "connector_silent")
+    assert frame["details"]["system"] == "ms-netbox"
+    assert fake.pings == 1 and len(sleeps) == 1  # then it reconnects, after a backoff
+    health = ConnectorHealth.objects.get(system=system)
+    assert health.silence_warned_at is not None
+    assert "silent" in health.last_error

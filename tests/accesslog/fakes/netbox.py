@@ -85,6 +85,9 @@ class FakeNetBox:
     on_stream_open: Callable[[], None] | None = None
     # Called after each event part is sent, with its index: lets a test hold the stream.
     after_event: Callable[[int], None] | None = None
+    # The stream opens and then says nothing, not even a keep-alive, until released.
+    silent: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
@@ -321,6 +324,10 @@ class Handler(QuietHandler):
             "Content-Type", f'multipart/related; type="text/xml"; boundary={BOUNDARY}'
         )
         self.end_headers()
+        if self.fake.silent:
+            self.wfile.flush()
+            self.fake.release.wait(10)
+            return
         self.part(document("StreamEvents"))  # a ping
         if self.fake.on_stream_open:
             self.fake.on_stream_open()
