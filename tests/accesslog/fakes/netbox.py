@@ -87,6 +87,10 @@ class FakeNetBox:
     after_event: Callable[[int], None] | None = None
     # The stream opens and then says nothing, not even a keep-alive, until released.
     silent: bool = False
+    # The stream stays open, sending events as they happen and a keep-alive each second
+    # (as a controller does), until released; by default it ends once it has sent all.
+    hold_open: bool = False
+    arrived: threading.Condition = field(default_factory=threading.Condition)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
@@ -331,6 +335,15 @@ class Handler(QuietHandler):
         self.part(document("StreamEvents"))  # a ping
         if self.fake.on_stream_open:
             self.fake.on_stream_open()
+        while True:
+            self.send_live(tags)
+            if not self.fake.hold_open or self.fake.release.is_set():
+                return
+            with self.fake.arrived:
+                if not self.fake.live and not self.fake.arrived.wait(1.0):
+                    self.part(document("StreamEvents"))  # the keep-alive
+
+    def send_live(self, tags: list[str]) -> None:
         with self.fake.lock:
             events, self.fake.live = list(self.fake.live), []
         for index, fields in enumerate(events):
