@@ -175,6 +175,8 @@ class FakeNetBox:
         with self.lock:
             self.next_activity_id += 1
             self.live.append({"ACTIVITYID": str(self.next_activity_id), "CDT": stamp(at), **tags})
+        with self.arrived:
+            self.arrived.notify_all()
 
     def sessions_expire(self) -> None:
         with self.lock:
