@@ -75,7 +75,7 @@ class OnGuardClient:
         self,
         type_name: str,
         *,
-        filter: str = "",
+        where: str = "",
         order_by: str = "",
         page_size: int = 100,
         max_pages: int = 50,
@@ -87,7 +87,7 @@ class OnGuardClient:
         rows: list[dict] = []
         for page_number in range(1, max_pages + 1):
             query = {"type_name": type_name, "page_number": page_number, "page_size": page_size}
-            query |= {"filter": filter} if filter else {}
+            query |= {"filter": where} if where else {}
             query |= {"order_by": order_by} if order_by else {}
             answer = self._get("/instances", query)
             try:
@@ -319,7 +319,7 @@ class OnGuardConnector:
         with self.stopper.blocking():
             rows = self.client.instances(
                 "Lnl_LoggedEvent",
-                filter=panel_filter(panel, state),
+                where=panel_filter(panel, state),
                 order_by="SerialNumber",
                 page_size=self.page_size,
                 max_pages=self.max_pages,
