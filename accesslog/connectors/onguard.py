@@ -283,7 +283,8 @@ class OnGuardConnector:
         return {"start": start.isoformat(), "listed_at": start.isoformat(), "panels": {}}
 
     def _panels_refresh(self, cursor: dict) -> None:
-        if time.monotonic() - self.panels_listed_at < PANEL_REFRESH_SECONDS:
+        fresh = time.monotonic() - self.panels_listed_at < PANEL_REFRESH_SECONDS
+        if fresh and all(panel in cursor["panels"] for panel in self.panels):
             return
         listed_at = timezone.now()
         with self.stopper.blocking():
@@ -324,12 +325,9 @@ class OnGuardConnector:
                 page_size=self.page_size,
                 max_pages=self.max_pages,
             )
-        rows = [row for row in rows if str(row.get("PANELID")) == panel]
-        try:
-            rows.sort(key=lambda row: (event_time(row, tz=self.tz), int(row["SERIALNUMBER"])))
-            known = stored_ids(self.system, [onguard_event_id(r, tz=self.tz) for r in rows])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TransientError(f"OpenAccess answered an unreadable event: {exc!r}") from None
+        rows = [row for row in rows if str(row.get("PANELID")) == panel and self._readable(row)]
+        rows.sort(key=lambda row: (event_time(row, tz=self.tz), int(row["SERIALNUMBER"])))
+        known = stored_ids(self.system, [onguard_event_id(r, tz=self.tz) for r in rows])
         new = 0
         for row in rows:
             if self.stopper.stopped:
@@ -349,6 +347,17 @@ class OnGuardConnector:
         if new:
             log.info("%s: panel %s: so far %s", self.system.slug, panel, self.tally.summary())
         return new
+
+    def _readable(self, row: dict) -> bool:
+        # Without a serial or a time an event can be neither placed nor known again:
+        # logged in full and counted, never allowed to stop the panel's feed.
+        try:
+            onguard_event_id(row, tz=self.tz)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.tally["unreadable"] += 1
+            log.warning("%s: unreadable event skipped (%r); raw: %s", self.system.slug, exc, row)
+            return False
+        return True
 
     def _position(self, panel: str, state: dict) -> str:
         cursor = json.loads(cursor_position(self.system))

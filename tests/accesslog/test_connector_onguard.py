@@ -367,3 +367,18 @@ def test_the_command_refuses_a_negative_backfill_and_a_webhook_system(fake, syst
         call_command("connect_lenels2", "hooks", url="http://127.0.0.1:9", username="x")
     with pytest.raises(CommandError, match="minutes, 0 or more"):
         call_command("connect_lenels2", system.slug, url=fake.url, username="x", backfill=-1)
+
+
+def test_an_event_without_a_serial_is_logged_and_stops_nothing(fake, system, caplog):
+    fake.panel_add(1)
+    connector = connector_for(fake, system)
+    run(connector, steps=1)
+    fake.event_add(DESCRIPTION="Door Held Open")
+    fake.events[-1]["SERIALNUMBER"] = None
+    fake.event_add(DESCRIPTION="Door Forced Open")
+
+    with caplog.at_level(logging.WARNING, logger="accesslog.connectors"):
+        run(connector, steps=1)
+
+    assert [e.type for e in Event.objects.all()] == ["door_forced"]
+    assert "unreadable event skipped" in caplog.text and connector.tally["unreadable"] == 1

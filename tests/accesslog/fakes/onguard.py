@@ -330,4 +330,4 @@ def _order_key(row: dict, order: str) -> object:
     value = row.get(order)
     if order == "TIME":
         return aware(str(value), SERVER_ZONE)
-    return value
+    return value if value is not None else -1
