@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import admin
 from django.db import transaction
@@ -9,7 +11,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
-from accesslog.models import AccessSystem, Door, DoorCamera
+from accesslog.connectors.health import errors_last_hour
+from accesslog.models import AccessSystem, ConnectorHealth, Door, DoorCamera
 from maps.admin import PlacedAdmin, PlanPlacementMedia, floor_plans, plan_placement
 from responder.audit import audit_record
 
@@ -121,6 +124,49 @@ class DoorAdmin(PlacedAdmin):
         return plan_placement(
             {"floors": floor_plans()}, help_text="Click the plan to place the door."
         )
+
+
+@admin.register(ConnectorHealth)
+class ConnectorHealthAdmin(admin.ModelAdmin):
+    """Per access system: when its connector last heard an event, where its cursor stands,
+    how late events reach us, and its errors in the last hour. Read-only: connectors
+    write it."""
+
+    list_display = [
+        "system",
+        "last_event_at",
+        "lag",
+        "last_contact_at",
+        "errors_in_the_last_hour",
+        "last_error",
+        "silence_warned_at",
+    ]
+    list_select_related = ["system", "system__cursor"]
+    readonly_fields = [*list_display, "cursor"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="lag")
+    def lag(self, health: ConnectorHealth) -> str:
+        """From the event at the door to its arrival here, for the last event."""
+        if health.last_event_at is None or health.last_event_received_at is None:
+            return "-"
+        lag = max(health.last_event_received_at - health.last_event_at, timedelta(0))
+        return f"{lag.total_seconds():.1f} s"
+
+    @admin.display(description="errors, last hour")
+    def errors_in_the_last_hour(self, health: ConnectorHealth) -> int:
+        return errors_last_hour(health)
+
+    @admin.display(description="cursor")
+    def cursor(self, health: ConnectorHealth) -> str:
+        cursor = getattr(health.system, "cursor", None)
+        return cursor.position if cursor else "(first start pending)"
 
 
 from accesslog import admin_events  # noqa: E402, F401

@@ -163,6 +163,9 @@ class Event(models.Model):
     credential = models.CharField(max_length=200, blank=True)
     person = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # Older than ALARM_MAX_AGE_SECONDS when it arrived (a backfill, a controller's buffer
+    # after an outage): stored and shown, never rung, pushed or made an incident.
+    late = models.BooleanField(default=False)
 
     objects = EventQuerySet.as_manager()
 
@@ -194,11 +197,38 @@ class EventAck(models.Model):
 
 
 class ConnectorCursor(models.Model):
-    """Where a connector's feed stands, so a restart neither misses nor repeats an event."""
+    """Where a connector's feed stands, so a restart neither misses nor repeats an event.
+
+    A JSON document whose shape is the connector's own (docs/CONNECTORS.md): per panel
+    for OnGuard, per history for NetBox; empty before the first start.
+    """
 
     system = models.OneToOneField(AccessSystem, on_delete=models.CASCADE, related_name="cursor")
-    position = models.CharField(max_length=200, blank=True)
+    position = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.system}: {self.position or 'start'}"
+
+
+class ConnectorHealth(models.Model):
+    """What district IT sees of a connector: when it last heard its controller, its errors."""
+
+    system = models.OneToOneField(AccessSystem, on_delete=models.CASCADE, related_name="health")
+    # Any answer from the controller (a page, a ping, a keep-alive): it is reachable.
+    last_contact_at = models.DateTimeField(null=True, blank=True)
+    # The last door event the controller sent (its own time and when it reached us).
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_received_at = models.DateTimeField(null=True, blank=True)
+    # Times of recent errors, newest last, kept for an hour.
+    errors = models.JSONField(default=list, blank=True)
+    last_error = models.TextField(blank=True)
+    silence_warned_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "connector health"
+        verbose_name_plural = "connector health"
+
+    def __str__(self) -> str:
+        return f"{self.system}: last event {self.last_event_at or 'never'}"

@@ -45,6 +45,7 @@ def event_payload(event: Event, *, incident_id: int | None = None) -> dict:
         },
         "cameras": [link.camera_id for link in door.door_cameras.all()] if door else [],
         "incident": incident_id,
+        "late": event.late,
     }
 
 

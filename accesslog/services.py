@@ -18,10 +18,13 @@ above the 200 events/s asked for (see the report's figures). Events are never de
 
 from __future__ import annotations
 
-from datetime import UTC
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from accesslog.directory import Directory, directory
 from accesslog.models import SEVERITY_OF, AccessSystem, Door, Event, EventAck, Severity
@@ -34,6 +37,8 @@ from responder.models import IncidentRule, PendingPush
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
+
+    from maps.models import Building
 
 
 # Any 64-bit constant, the same in every process: "the event seq allocator".
@@ -62,11 +67,13 @@ def event_ingest(
     # constraint finds them below, under the lock, with nothing kept.
     lookups = lookups or directory()
     door = lookups.door(system, data["door"])
-    rule = _incident_rule(door, data["type"], lookups)
+    late = event_is_late(data["occurred_at"])
+    # A late event opens no incident: the door was forced minutes or months ago.
+    rule = None if late else _incident_rule(door, data["type"], lookups)
     try:
         with transaction.atomic():
             _seq_lock()
-            event = _event_create(system, door, data)
+            event = _event_create(system, door, data, late=late)
             if rule is not None:
                 # Same transaction: an alarm and the incident it opens are stored together.
                 incident_for_alarm(event=event, rule=rule)
@@ -79,6 +86,11 @@ def event_ingest(
         return existing, False
     transaction.on_commit(lambda: event_announce(event, may_have_incident=rule is not None))
     return event, True
+
+
+def event_is_late(occurred_at: datetime) -> bool:
+    """Older than ALARM_MAX_AGE_SECONDS now: a compare, nothing more (ingest's hot path)."""
+    return timezone.now() - occurred_at > timedelta(seconds=settings.ALARM_MAX_AGE_SECONDS)
 
 
 def _stored(system: AccessSystem, source_event_id: str) -> Event | None:
@@ -102,7 +114,7 @@ def _seq_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQ_LOCK_KEY])
 
 
-def _event_create(system: AccessSystem, door: Door | None, data: dict) -> Event:
+def _event_create(system: AccessSystem, door: Door | None, data: dict, *, late: bool) -> Event:
     # Read raw: under the lock every µs counts, and the ORM's aggregate costs twice this.
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT MAX(seq) FROM {Event._meta.db_table}")
@@ -121,15 +133,19 @@ def _event_create(system: AccessSystem, door: Door | None, data: dict) -> Event:
         credential=data.get("credential", ""),
         person=data.get("person", ""),
         details=data.get("details", {}),
+        late=late,
     )
 
 
 def event_announce(event: Event, *, may_have_incident: bool = True) -> None:
     """After commit: ring the sockets' doorbell and queue the pushes. Neither may fail the
     ingest: sockets replay from the database whatever a doorbell missed, and a push the
-    broker did not take waits as a PendingPush (beat's push_pending_send queues it)."""
+    broker did not take waits as a PendingPush (beat's push_pending_send queues it).
+
+    A late event still rings the doorbell (sockets deliver seqs in order, and would wait
+    for a missing one), its frame marked late so no device rings; it is never pushed."""
     events.announce(event, may_have_incident=may_have_incident)
-    if event.severity == Severity.INFO:
+    if event.severity == Severity.INFO or event.late:
         return  # stored and searchable, not pushed
     from responder.tasks import push_event
 
@@ -164,3 +180,65 @@ def event_doors_link(*, events: Any = None) -> int:
             same_door = unmapped.filter(system=system_id, door_external_id=external_id)
             linked += same_door.update(door=door)
     return linked
+
+
+@dataclass(frozen=True)
+class VendorDoor:
+    """A door as its access system lists it: its key there and its name."""
+
+    key: str
+    name: str
+    # The door's former id here, where doors were keyed by display name (NetBox).
+    former_key: str = ""
+
+
+@dataclass
+class DoorImport:
+    created: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return (
+            [f"create {line}" for line in self.created]
+            + [f"change {line}" for line in self.changed]
+            + [f"keep   {line}" for line in self.unchanged]
+        )
+
+
+def doors_import(
+    *,
+    system: AccessSystem,
+    found: list[VendorDoor],
+    building: Building | None,
+    dry_run: bool,
+) -> DoorImport:
+    """Creates the doors the access system lists and we lack, renames and re-keys those we
+    have; with dry_run, only says what it would do. New doors go to `building` (IT places
+    them on the plan after); raises ValueError if one is new and no building is given."""
+    outcome = DoorImport()
+    doors = {door.external_id: door for door in Door.objects.filter(system=system)}
+    with transaction.atomic():
+        for vendor in found:
+            door = doors.get(vendor.key) or doors.get(vendor.former_key or "\0")
+            if door is None:
+                if building is None:
+                    raise ValueError(f"{vendor.key} ({vendor.name}) is new: name a building")
+                outcome.created.append(f"{vendor.key}: {vendor.name} in {building}")
+                if not dry_run:
+                    Door.objects.create(
+                        system=system, external_id=vendor.key, name=vendor.name, building=building
+                    )
+                continue
+            if (door.external_id, door.name) == (vendor.key, vendor.name):
+                outcome.unchanged.append(f"{vendor.key}: {vendor.name}")
+                continue
+            outcome.changed.append(
+                f"{door.external_id}: {door.name} -> {vendor.key}: {vendor.name}"
+            )
+            if not dry_run:
+                door.external_id, door.name = vendor.key, vendor.name
+                door.save(update_fields=["external_id", "name"])
+        if not dry_run:
+            event_doors_link(events=Event.objects.filter(system=system))
+    return outcome

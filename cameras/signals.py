@@ -38,6 +38,8 @@ def warm_on_alarm(sender, instance, created: bool, **kwargs) -> None:
     # no query under its seq lock; a door without cameras queues nothing.
     if not (created and instance.severity == Severity.ALARM and settings.LIVE_WARM_ON_ALARM):
         return
+    if instance.late:  # an old alarm: nobody will tap it to watch
+        return
     if instance.door is not None and instance.door.door_cameras.all():
         door_id = instance.door_id
         transaction.on_commit(lambda: live_warm_queue(door_id=door_id))

@@ -210,6 +210,12 @@ PUSH_ENABLED = envbool("PUSH_ENABLED", str(DEBUG or bool(VAPID_PRIVATE_KEY)))
 VAPID_PUBLIC_KEY = envstr("VAPID_PUBLIC_KEY", "")  # optional: derived from the private key
 VAPID_SUBJECT = envstr("VAPID_SUBJECT", "mailto:it@district.example")
 PUSH_WINDOW_SECONDS = envint("PUSH_WINDOW_SECONDS", "60")
+# Access-control events older than this at arrival are stored marked late, never rung.
+ALARM_MAX_AGE_SECONDS = envint("ALARM_MAX_AGE_SECONDS", "300")
+# A connector that hears nothing this long from a controller that answers pings warns IT.
+CONNECTOR_SILENCE_SECONDS = envint("CONNECTOR_SILENCE_SECONDS", "120")
+# A connector's first start reads this much history (0: it begins at "now").
+CONNECTOR_BACKFILL_MINUTES = envint("CONNECTOR_BACKFILL_MINUTES", "0")
 if PUSH_ENABLED and not DEBUG and not VAPID_PRIVATE_KEY:
     raise ImproperlyConfigured("Set VAPID_PRIVATE_KEY, or PUSH_ENABLED=false.")
 # Endpoints go only to these push services ("*." covers subdomains), over https, and never

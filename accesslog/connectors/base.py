@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import signal
@@ -17,7 +18,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, close_old_connections, transaction
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from accesslog.models import AccessSystem, ConnectorCursor
+from accesslog.connectors.health import health_contact, health_error, health_event
+from accesslog.models import AccessSystem, ConnectorCursor, Event
 
 log = logging.getLogger("accesslog.connectors")
 
@@ -139,12 +141,29 @@ def connector_run(
             connector.reset()
             if isinstance(exc, DatabaseError):
                 close_old_connections()
+            else:
+                _health_error(connector.system, f"{type(exc).__name__}: {exc}")
             sleep(delay)
             continue
+        _health_contact(connector.system)
         backoff.reset()
         if not seen and not stopper.stopped:
             sleep(connector.idle_delay)
     log.info("%s: connector stopped", slug)
+
+
+def _health_error(system: AccessSystem, text: str) -> None:
+    try:
+        health_error(system=system, text=text)
+    except DatabaseError:
+        close_old_connections()  # the next step's own error is logged anyway
+
+
+def _health_contact(system: AccessSystem) -> None:
+    try:
+        health_contact(system=system)
+    except DatabaseError:
+        close_old_connections()
 
 
 # --- Cursor and ingest --------------------------------------------------------------------
@@ -155,8 +174,32 @@ def cursor_position(system: AccessSystem) -> str:
     return cursor.position if cursor else ""
 
 
+def cursor_document(system: AccessSystem) -> dict | None:
+    """The cursor as the JSON object connectors keep; None before the first start, and
+    for a cursor written by an older version (the connector says how it reads that)."""
+    try:
+        document = json.loads(cursor_position(system) or "null")
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def cursor_dump(document: dict) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def cursor_save(system: AccessSystem, document: dict) -> None:
+    _cursor_move(system, cursor_dump(document))
+
+
 def _cursor_move(system: AccessSystem, position: str) -> None:
     ConnectorCursor.objects.update_or_create(system=system, defaults={"position": position})
+
+
+def stored_ids(system: AccessSystem, source_ids: list[str]) -> set[str]:
+    """Which of these ids are stored already: one query for a page read again (overlap)."""
+    found = Event.objects.filter(system=system, source_event_id__in=source_ids)
+    return set(found.values_list("source_event_id", flat=True))
 
 
 class Tally(Counter):
@@ -197,8 +240,10 @@ def event_feed(
         return
     try:
         with transaction.atomic():
-            _, created = event_ingest(system=system, payload=payload)
+            event, created = event_ingest(system=system, payload=payload)
             _cursor_move(system, position)
+            if created:
+                health_event(system=system, occurred_at=event.occurred_at)
     except (DjangoValidationError, DRFValidationError) as exc:
         _event_skip(system, position, tally, "rejected", str(exc), raw)
         return

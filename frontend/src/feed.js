@@ -254,7 +254,8 @@ class Feed {
     this.doorChanged(record);
     if (record.incident) window.dispatchEvent(new CustomEvent("responder:incident", { detail: { event: record } }));
     if (this.missed && this.catchingUp) this.missed.push(record.seq);
-    if (fresh && record.severity === "alarm" && !record.acks.length) {
+    // A late event (older than ALARM_MAX_AGE_SECONDS when it reached the server) is shown, never rung.
+    if (fresh && record.severity === "alarm" && !record.late && !record.acks.length) {
       if (replayed) this.unrung.push(record.seq);
       else this.sound.ring();
     }

@@ -7,7 +7,6 @@ from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from accesslog.connectors.base import Backoff, Connector, Stopper, connector_run
-from accesslog.models import AccessSystem, ConnectorCursor, Event
 from tests.accesslog.fakes.server import FakeHTTPServer
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -48,12 +47,3 @@ def run(
         sleep=(sleeps if sleeps is not None else []).append,
         backoff=backoff,
     )
-
-
-def cursor_of(system: AccessSystem) -> str:
-    return ConnectorCursor.objects.get(system=system).position
-
-
-def stored_ids() -> list[str]:
-    """The source ids of the stored events, in the order they were ingested."""
-    return list(Event.objects.order_by("seq").values_list("source_event_id", flat=True))

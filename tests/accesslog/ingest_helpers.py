@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+from django.utils import timezone
+
 from accesslog.signatures import HEADER, sign
 
 
@@ -13,7 +15,7 @@ def event_json(**overrides: object) -> dict:
         "source_event_id": "evt-1",
         "type": "door_forced",
         "door": "panel1-door1",
-        "occurred_at": "2026-01-05T07:42:10-05:00",
+        "occurred_at": timezone.now().isoformat(),
         **overrides,
     }
 

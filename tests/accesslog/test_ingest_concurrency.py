@@ -61,17 +61,26 @@ def test_concurrent_events_get_distinct_gapless_numbers(system):
     assert sorted(seqs) == list(range(min(seqs), min(seqs) + 6))
 
 
+def waiting_on_the_seq_lock() -> int:
+    """Backends blocked on ingest's advisory lock right now."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0]
+
+
 def test_an_ingest_waits_for_the_one_in_progress_and_numbers_after_it(system):
     # Without the lock the second would read the same max(seq) and collide, or commit
-    # a higher seq before the lower one became visible.
+    # a higher seq before the lower one became visible. So the test waits until the
+    # second ingest is seen blocked on the lock, then lets the first commit.
     started, later = threading.Event(), {}
 
     def second() -> None:
         started.wait()
         try:
-            later["seq"] = event_ingest(system=system, payload=event_json(source_event_id="b"))[
-                0
-            ].seq
+            event, _ = event_ingest(system=system, payload=event_json(source_event_id="b"))
+            later["seq"] = event.seq
+        except Exception as error:  # surfaced by the assertions below
+            later["error"] = error
         finally:
             connection.close()
 
@@ -80,11 +89,15 @@ def test_an_ingest_waits_for_the_one_in_progress_and_numbers_after_it(system):
     with transaction.atomic():
         first, _ = event_ingest(system=system, payload=event_json(source_event_id="a"))
         started.set()
-        time.sleep(0.3)  # gives the second ingest time to reach the lock
-        assert "seq" not in later
+        deadline = time.monotonic() + 10
+        while not waiting_on_the_seq_lock() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        blocked = waiting_on_the_seq_lock()
+        assert later == {}
     thread.join()
 
-    assert later["seq"] == first.seq + 1
+    assert blocked == 1
+    assert later == {"seq": first.seq + 1}
 
 
 def test_concurrent_alarms_on_one_campus_open_one_incident_that_all_of_them_join(system):

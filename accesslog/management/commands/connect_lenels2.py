@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -65,6 +66,17 @@ class Command(BaseCommand):
             default=2.0,
             help="OnGuard: seconds between polls when idle.",
         )
+        parser.add_argument(
+            "--backfill",
+            type=int,
+            default=settings.CONNECTOR_BACKFILL_MINUTES,
+            metavar="MINUTES",
+            help=(
+                "First start only (no cursor yet): read this many minutes of history. "
+                "0 (the default, CONNECTOR_BACKFILL_MINUTES) begins at now. Events older "
+                "than ALARM_MAX_AGE_SECONDS are stored marked late and never rung."
+            ),
+        )
         parser.add_argument("--max-backoff", type=float, default=60.0)
         parser.add_argument(
             "--max-steps",
@@ -97,6 +109,9 @@ class Command(BaseCommand):
             tz = ZoneInfo(options["timezone"])
         except (ZoneInfoNotFoundError, ValueError):
             raise CommandError(f"Unknown time zone {options['timezone']!r}") from None
+        if options["backfill"] < 0:
+            raise CommandError("--backfill is a number of minutes, 0 or more.")
+        backfill = timedelta(minutes=options["backfill"])
         endpoint = Endpoint(options["url"], ca_file=options["ca_file"])
         if system.kind == SystemKind.ONGUARD:
             client = OnGuardClient(
@@ -107,9 +122,14 @@ class Command(BaseCommand):
                 options["application_id"],
             )
             return OnGuardConnector(
-                system, client, tz, stopper=stopper, idle_delay=options["poll_interval"]
+                system,
+                client,
+                tz,
+                stopper=stopper,
+                idle_delay=options["poll_interval"],
+                backfill=backfill,
             )
         if system.kind == SystemKind.NETBOX:
             client = NetBoxClient(endpoint, options["username"], password)
-            return NetBoxConnector(system, client, tz, stopper=stopper)
+            return NetBoxConnector(system, client, tz, stopper=stopper, backfill=backfill)
         raise CommandError(f"{system} is a {system.get_kind_display()} system: it sends webhooks.")
