@@ -16,7 +16,7 @@ from tests.factories import AccessSystemFactory
 
 pytestmark = pytest.mark.django_db
 
-upgrade = importlib.import_module("accesslog.migrations.0002_connector_cursors_health_late_events")
+upgrade = importlib.import_module("accesslog.migrations.0003_connector_cursors_health_late_events")
 
 
 @pytest.fixture
