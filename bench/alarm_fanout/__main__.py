@@ -27,8 +27,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from bench.alarm_fanout.district import SLUG, Audience, Bench, bench_setup
+from bench.common import bench_services, calibration
 from responder.embedded_redis import free_port
-from responder.embedded_redis import start as start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -49,31 +49,19 @@ def main() -> None:
     parser.add_argument("--api-server", choices=["gunicorn", "daphne"], default="gunicorn")
     parser.add_argument("--client-processes", type=int, default=0, help="0: 1 per 500")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="alarm-fanout-") as tmp:
-        redis = None
-        if not os.environ.get("REDIS_URL"):
-            port = free_port()
-            redis = start_redis(port, tmp)
-            os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-        os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
-        os.environ.update(
-            DJANGO_SETTINGS_MODULE="responder.settings",
-            DEBUG="false",
-            SECRET_KEY=secrets.token_urlsafe(60),
-            SECURE_SSL_REDIRECT="false",
-            LOG_LEVEL="WARNING",
+    print(f"CPU calibration: SHA-256 of 64 MiB in {calibration():.0f} ms", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="alarm-fanout-") as tmp,
+        bench_services(
+            Path(tmp),
             # Not persistent: under daphne every request runs in a thread of its own, and
             # each would keep a connection open (the flood ran PostgreSQL out of them).
             DB_CONN_MAX_AGE=os.environ.get("DB_CONN_MAX_AGE", "0"),
             # A pool instead, where psycopg's pool is installed: 100 -> 150 ingests/s.
             DB_POOL_SIZE=os.environ.get("DB_POOL_SIZE", "4" if pool_installed() else "0"),
-        )
-        try:
-            run(args, Path(tmp))
-        finally:
-            if redis:
-                redis.terminate()
-                redis.wait(timeout=10)
+        ),
+    ):
+        run(args, Path(tmp))
 
 
 def pool_installed() -> bool:

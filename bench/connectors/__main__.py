@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
-import os
 import random
 import secrets
 import statistics
@@ -27,17 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.common import bench_services, calibration
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-
-
-def calibration() -> float:
-    """Milliseconds for SHA-256 over 64 MiB in 1 MiB blocks: the machine's speed."""
-    block, started = b"\x5a" * (1 << 20), time.perf_counter()
-    digest = hashlib.sha256()
-    for _ in range(64):
-        digest.update(block)
-    return (time.perf_counter() - started) * 1000
 
 
 def main() -> None:
@@ -46,31 +37,11 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=1.0, help="OnGuard's poll interval")
     args = parser.parse_args()
     print(f"CPU calibration: SHA-256 of 64 MiB in {calibration():.0f} ms")
-    with tempfile.TemporaryDirectory(prefix="connectors-") as tmp:
-        redis = None
-        if not os.environ.get("REDIS_URL"):
-            from responder.embedded_redis import free_port
-            from responder.embedded_redis import start as start_redis
-
-            port = free_port()
-            redis = start_redis(port, tmp)
-            os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-        os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
-        os.environ.update(
-            DJANGO_SETTINGS_MODULE="responder.settings",
-            DEBUG="false",
-            SECRET_KEY=secrets.token_urlsafe(60),
-            SECURE_SSL_REDIRECT="false",
-            LOG_LEVEL="WARNING",
-            PUSH_ENABLED="false",
-            LENELS2_PASSWORD="s3cret",
-        )
-        try:
-            run(args, Path(tmp))
-        finally:
-            if redis:
-                redis.terminate()
-                redis.wait(timeout=10)
+    with (
+        tempfile.TemporaryDirectory(prefix="connectors-") as tmp,
+        bench_services(Path(tmp), PUSH_ENABLED="false", LENELS2_PASSWORD="s3cret"),
+    ):
+        run(args, Path(tmp))
 
 
 def run(args: argparse.Namespace, tmp: Path) -> None:

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core import signing
 from django.test import Client
 
-from cameras.tokens import SALT
+from cameras.tokens import PLAYLIST, SALTS, session_hash
 from responder.embedded_redis import free_port
 from responder.models import AuditEntry
 from responder.settings import DEV_SECRET_KEY
@@ -84,8 +84,9 @@ def test_without_debug_no_key_derives_from_the_development_key():
 
 
 def forged_token(camera_id: int, user_id: int) -> str:
-    payload = [user_id, camera_id, "low", 0, int(time.time()) + 300]
-    return signing.dumps(payload, key=DEV_SECRET_KEY, salt=SALT, compress=False)
+    """A playlist token in today's shape, signed with the published development key."""
+    payload = [user_id, camera_id, "low", 0, session_hash("forged"), int(time.time()) + 300]
+    return signing.dumps(payload, key=DEV_SECRET_KEY, salt=SALTS[PLAYLIST], compress=False)
 
 
 def start_daphne(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, int | None]:
