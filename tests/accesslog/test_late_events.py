@@ -38,7 +38,7 @@ def post_forced(client, door, source_id: str, *, seconds_ago: int) -> Event:
 
 
 def queued(settings) -> int:
-    return quick_redis(settings.CELERY_BROKER_URL).llen("default")
+    return quick_redis(settings.CELERY_BROKER_URL).llen("push")
 
 
 def test_an_alarm_older_than_the_limit_is_stored_late_and_rings_nothing(

@@ -97,6 +97,10 @@ def test_a_change_in_the_admin_is_audited_with_who_made_it(it_admin_client):
             "grants-INITIAL_FORMS": "0",
             "grants-MIN_NUM_FORMS": "0",
             "grants-MAX_NUM_FORMS": "1000",
+            "responder_role-TOTAL_FORMS": "0",
+            "responder_role-INITIAL_FORMS": "0",
+            "responder_role-MIN_NUM_FORMS": "0",
+            "responder_role-MAX_NUM_FORMS": "1",
         },
     )
 
