@@ -3,16 +3,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
+from accesslog.admin_door_import import door_import_view
 from accesslog.connectors.health import errors_last_hour
-from accesslog.models import AccessSystem, ConnectorHealth, Door, DoorCamera
+from accesslog.models import AccessSystem, ConnectorHealth, Door, DoorCamera, SystemKind
 from maps.admin import PlacedAdmin, PlanPlacementMedia, floor_plans, plan_placement
 from responder.audit import audit_record
 
@@ -27,7 +30,8 @@ class AccessSystemAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     fields = ["name", "slug", "kind", "webhook_secret_state"]
     readonly_fields = ["webhook_secret_state"]
-    actions = ["rotate_webhook_secret"]
+    actions = ["rotate_webhook_secret", "import_doors"]
+    change_form_template = "accesslog/admin/accesssystem_change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessSystem]:
         return super().get_queryset(request).annotate(door_count=Count("doors"))
@@ -69,6 +73,53 @@ class AccessSystemAdmin(admin.ModelAdmin):
                 )
                 rotated.append((system, secret))
         return secrets_shown_once(request, rotated, verb="rotated")
+
+    def has_door_import_permission(self, request: HttpRequest) -> bool:
+        """An import creates and changes doors: who may do both by hand may import."""
+        user = request.user
+        return user.has_perm("accesslog.add_door") and user.has_perm("accesslog.change_door")
+
+    @admin.action(
+        description="Import doors… (from the access system's own list)",
+        permissions=["door_import"],
+    )
+    def import_doors(
+        self, request: HttpRequest, queryset: QuerySet[AccessSystem]
+    ) -> HttpResponse | None:
+        systems = list(queryset[:2])
+        if len(systems) != 1:
+            self.message_user(
+                request, "Choose one access system to import doors from.", messages.ERROR
+            )
+            return None
+        url = reverse("admin:accesslog_accesssystem_import_doors", args=[systems[0].pk])
+        return HttpResponseRedirect(url)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.door_import)
+        name = "accesslog_accesssystem_import_doors"
+        return [path("<path:object_id>/import-doors/", view, name=name), *super().get_urls()]
+
+    def door_import(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_door_import_permission(request):
+            raise PermissionDenied
+        system = self.get_object(request, object_id)
+        if system is None:
+            raise Http404("No such access system.")
+        return door_import_view(self, request, system)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        system = self.get_object(request, object_id)
+        polled = system is not None and system.kind != SystemKind.GENERIC
+        allowed = polled and self.has_door_import_permission(request)
+        context = {**(extra_context or {}), "door_import_allowed": allowed}
+        return super().change_view(request, object_id, form_url, context)
 
 
 def secrets_shown_once(

@@ -18,7 +18,7 @@ above the 200 events/s asked for (see the report's figures). Events are never de
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +37,6 @@ from responder.models import IncidentRule, PendingPush
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
-
-    from maps.models import Building
 
 
 # Any 64-bit constant, the same in every process: "the event seq allocator".
@@ -190,55 +188,3 @@ class VendorDoor:
     name: str
     # The door's former id here, where doors were keyed by display name (NetBox).
     former_key: str = ""
-
-
-@dataclass
-class DoorImport:
-    created: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        return (
-            [f"create {line}" for line in self.created]
-            + [f"change {line}" for line in self.changed]
-            + [f"keep   {line}" for line in self.unchanged]
-        )
-
-
-def doors_import(
-    *,
-    system: AccessSystem,
-    found: list[VendorDoor],
-    building: Building | None,
-    dry_run: bool,
-) -> DoorImport:
-    """Creates the doors the access system lists and we lack, renames and re-keys those we
-    have; with dry_run, only says what it would do. New doors go to `building` (IT places
-    them on the plan after); raises ValueError if one is new and no building is given."""
-    outcome = DoorImport()
-    doors = {door.external_id: door for door in Door.objects.filter(system=system)}
-    with transaction.atomic():
-        for vendor in found:
-            door = doors.get(vendor.key) or doors.get(vendor.former_key or "\0")
-            if door is None:
-                if building is None:
-                    raise ValueError(f"{vendor.key} ({vendor.name}) is new: name a building")
-                outcome.created.append(f"{vendor.key}: {vendor.name} in {building}")
-                if not dry_run:
-                    Door.objects.create(
-                        system=system, external_id=vendor.key, name=vendor.name, building=building
-                    )
-                continue
-            if (door.external_id, door.name) == (vendor.key, vendor.name):
-                outcome.unchanged.append(f"{vendor.key}: {vendor.name}")
-                continue
-            outcome.changed.append(
-                f"{door.external_id}: {door.name} -> {vendor.key}: {vendor.name}"
-            )
-            if not dry_run:
-                door.external_id, door.name = vendor.key, vendor.name
-                door.save(update_fields=["external_id", "name"])
-        if not dry_run:
-            event_doors_link(events=Event.objects.filter(system=system))
-    return outcome

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accesslog.models import Door, Event, SystemKind
+from responder.models import AuditEntry
 from tests.accesslog.connector_helpers import served
 from tests.accesslog.fakes.netbox import FakeNetBox
 from tests.accesslog.fakes.onguard import FakeOnGuard
@@ -109,4 +110,34 @@ def test_new_doors_without_a_building_are_refused_with_nothing_changed(netbox, m
     with pytest.raises(CommandError, match="No building"):
         import_doors(netbox, system, monkeypatch, building="Nowhere")
 
+    assert not Door.objects.exists()
+
+
+def test_an_import_by_the_command_leaves_an_audit_row_with_its_counts(onguard, monkeypatch):
+    system = AccessSystemFactory(slug="hs", kind=SystemKind.ONGUARD)
+    building = BuildingFactory(name="High School")
+    DoorFactory(system=system, external_id="1-2", name="Gym")
+
+    import_doors(onguard, system, monkeypatch, dry_run=True, building=building.name)
+    assert not AuditEntry.objects.filter(action="doors.imported").exists()
+    import_doors(onguard, system, monkeypatch, building=building.name)
+
+    entry = AuditEntry.objects.get(action="doors.imported")
+    assert entry.object_id == str(system.pk)
+    assert entry.details == {
+        "created": 2,
+        "renamed": 1,
+        "rekeyed": 0,
+        "kept": 0,
+        "events_linked": 0,
+        "building": building.pk,
+    }
+
+
+def test_a_dry_run_without_a_building_still_lists_the_new_doors(netbox, monkeypatch):
+    system = AccessSystemFactory(slug="ms", kind=SystemKind.NETBOX)
+
+    out = import_doors(netbox, system, monkeypatch, dry_run=True)
+
+    assert "create 5: MS Dock (no building named)" in out
     assert not Door.objects.exists()

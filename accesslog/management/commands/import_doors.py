@@ -1,17 +1,18 @@
 """Create and update an access system's doors from its own list (OnGuard readers, NetBox
-portals), so district IT does not type keys by hand."""
+portals), so district IT does not type keys by hand. The admin's *Import doors…* runs the
+same service (accesslog.door_import)."""
 
 from __future__ import annotations
+
+import os
 
 from django.core.management.base import CommandError, CommandParser
 from django.db.models import Q
 
-from accesslog.connectors.base import Stopper
-from accesslog.connectors.netbox import NetBoxConnector, netbox_doors
-from accesslog.connectors.onguard import OnGuardConnector, onguard_doors
+from accesslog.connectors.clients import Connection
+from accesslog.door_import import DoorImportRefused, doors_import
 from accesslog.management.commands.connect_lenels2 import Command as ConnectCommand
 from accesslog.models import AccessSystem
-from accesslog.services import doors_import
 from maps.models import Building
 
 
@@ -35,31 +36,43 @@ class Command(ConnectCommand):
             system = AccessSystem.objects.get(slug=options["system"])
         except AccessSystem.DoesNotExist:
             raise CommandError(f"No access system with slug {options['system']!r}") from None
-        building = None
-        if options["building"]:
-            given = str(options["building"])
-            match = Q(id=int(given)) if given.isdigit() else Q(name=given)
-            building = Building.objects.filter(match).first()
-            if building is None:
-                raise CommandError(f"No building {given!r}")
-        connector = self.connector(system, Stopper(), options)
-        if isinstance(connector, OnGuardConnector):
-            found = onguard_doors(connector.client)
-        elif isinstance(connector, NetBoxConnector):
-            found = netbox_doors(connector.client)
-        else:  # pragma: no cover - connector() refuses every other kind
-            raise CommandError(f"{system} has no door list to import")
+        building = _building(options["building"])
+        dry_run = bool(options["dry_run"])
         try:
-            outcome = doors_import(
-                system=system, found=found, building=building, dry_run=options["dry_run"]
+            plan = doors_import(
+                system=system, building=building, dry_run=dry_run, connection=_connection(options)
             )
-        except ValueError as exc:
+        except DoorImportRefused as exc:
             raise CommandError(str(exc)) from None
-        for line in outcome.lines():
+        for line in plan.lines():
             self.stdout.write(line)
-        verb = "would create" if options["dry_run"] else "created"
+        would = "would " if dry_run else ""
         self.stdout.write(
-            f"{system.slug}: {verb} {len(outcome.created)}, "
-            f"{'would change' if options['dry_run'] else 'changed'} {len(outcome.changed)}, "
-            f"kept {len(outcome.unchanged)}"
+            f"{system.slug}: {would}create{'' if dry_run else 'd'} {len(plan.created)}, "
+            f"{would}change{'' if dry_run else 'd'} {len(plan.changed)}, "
+            f"kept {len(plan.unchanged)}"
         )
+
+
+def _building(given: object) -> Building | None:
+    if not given:
+        return None
+    given = str(given)
+    match = Q(id=int(given)) if given.isdigit() else Q(name=given)
+    building = Building.objects.filter(match).first()
+    if building is None:
+        raise CommandError(f"No building {given!r}")
+    return building
+
+
+def _connection(options: dict) -> Connection:
+    if not options["url"] or not options["username"]:
+        raise CommandError("Set --url and --username (or LENELS2_URL, LENELS2_USERNAME).")
+    return Connection(
+        url=options["url"],
+        username=options["username"],
+        password=os.environ.get(options["password_env"], ""),
+        directory_id=options["directory_id"],
+        application_id=options["application_id"],
+        ca_file=options["ca_file"],
+    )
