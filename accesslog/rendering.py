@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 
 from accesslog.models import DoorCamera, Event, EventAck, EventQuerySet
 from cameras.models import Camera
@@ -22,10 +22,13 @@ def with_payload_relations(
     With a viewer, a door's cameras are those the viewer may watch; without one, all of
     them (the socket fan-out narrows them per scope group: responder/fanout.py).
     """
-    links = DoorCamera.objects.all()
-    if viewer is not None:
-        links = links.filter(camera__in=Camera.objects.visible_to(viewer, *VIEWING))
+    links = DoorCamera.objects.all() if viewer is None else watchable_door_cameras(viewer)
     return events.select_related("door").prefetch_related(Prefetch("door__door_cameras", links))
+
+
+def watchable_door_cameras(viewer: AbstractBaseUser) -> QuerySet[DoorCamera]:
+    """Door-camera links of the cameras the viewer may watch: what a payload may name."""
+    return DoorCamera.objects.filter(camera__in=Camera.objects.visible_to(viewer, *VIEWING))
 
 
 def event_payload(event: Event, *, incident_id: int | None = None) -> dict:

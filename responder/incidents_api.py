@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
 from accesslog.models import EventAck
+from accesslog.rendering import watchable_door_cameras
 from responder.incident_serializers import (
     EmergencyGrantSerializer,
     IncidentAssignSerializer,
@@ -57,7 +58,8 @@ class IncidentViewSet(viewsets.GenericViewSet):
         )
         if self.action != "list":
             entries = IncidentEntry.objects.select_related("user", "event__door").prefetch_related(
-                "event__door__door_cameras",
+                # Only the door's cameras this viewer may watch, as on the socket.
+                Prefetch("event__door__door_cameras", watchable_door_cameras(self.request.user)),
                 Prefetch("event__acks", EventAck.objects.select_related("user")),
             )
             incidents = incidents.prefetch_related(Prefetch("timeline", entries))

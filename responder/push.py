@@ -18,7 +18,6 @@ import hmac
 import ipaddress
 import json
 import logging
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -43,7 +42,9 @@ from requests_hardened.ip_filter import InvalidIPAddress, filter_host
 
 from accesslog.models import Event, Severity
 from accesslog.rendering import event_payloads, with_payload_relations
+from cameras.models import Camera
 from responder import events
+from responder.capabilities import VIEWING
 from responder.incidents import incident_payload
 from responder.models import Incident, PendingPush, PushSubscription
 
@@ -155,7 +156,6 @@ def push_event(event: Event, *, subscription_ids: list[int] | None = None) -> Pu
     if not settings.PUSH_ENABLED or event.severity == Severity.INFO:
         return outcome
     event = with_payload_relations(Event.objects.filter(pk=event.pk)).get()
-    message = _event_message(event)
     door = door_key(event)
     due = []
     for subscription in _audience(event, subscription_ids):
@@ -165,7 +165,9 @@ def push_event(event: Event, *, subscription_ids: list[int] | None = None) -> Pu
         elif _count_suppressed(subscription.id, door, event) == 1:
             delay = max(_redis().ttl(window), 1)
             outcome.summaries.append((subscription.id, door, delay))
-    for subscription, result in _send_all(due, message, severity=event.severity, topic=door):
+    messages = _event_messages(event, {subscription.user for subscription in due})
+    sends = [(subscription, messages[subscription.user_id]) for subscription in due]
+    for subscription, result in _send_all(sends, severity=event.severity, topic=door):
         if result == "failed":
             _redis().delete(_window_key(subscription.id, door))  # a retry may push again
             outcome.failed.append(subscription.id)
@@ -207,7 +209,8 @@ def push_incident(incident: Incident, *, user_ids: list[int] | None = None) -> P
     message = {"type": "incident", "incident": incident_payload(incident)}
     message["title"] = f"Incident: {incident.title}"
     topic = f"incident-{incident.id}"
-    sent = _send_all(subscriptions.distinct(), message, severity=Severity.ALARM, topic=topic)
+    sends = [(subscription, message) for subscription in subscriptions.distinct()]
+    sent = _send_all(sends, severity=Severity.ALARM, topic=topic)
     for _, result in sent:
         _count(outcome, result)
     return outcome
@@ -232,7 +235,7 @@ def push_summary_send(*, subscription_id: int, door: str) -> bool:
         "latest": int(flood["latest"]),
         "title": f"{count} more at {flood['name']}",
     }
-    [(_, result)] = _send_all([subscription], message, severity=flood["severity"], topic=door)
+    [(_, result)] = _send_all([(subscription, message)], severity=flood["severity"], topic=door)
     return result == "sent"
 
 
@@ -282,8 +285,19 @@ def _audience(event: Event, subscription_ids: list[int] | None) -> list[PushSubs
     return [s for s in subscriptions if allowed[s.user_id]]
 
 
-def _event_message(event: Event) -> dict:
-    payload = event_payloads([event])[0]
+def _event_messages(event: Event, users: set[AbstractBaseUser]) -> dict[int, dict]:
+    """Each user's message: the door's cameras narrowed to those that user may watch."""
+    [payload] = event_payloads([event])
+    messages = {}
+    for user in users:
+        watchable = Camera.objects.visible_to(user, *VIEWING).filter(pk__in=payload["cameras"])
+        visible = set(watchable.values_list("pk", flat=True))
+        cameras = [camera for camera in payload["cameras"] if camera in visible]
+        messages[user.pk] = _event_message(event, {**payload, "cameras": cameras})
+    return messages
+
+
+def _event_message(event: Event, payload: dict) -> dict:
     where = event.door.name if event.door else event.door_external_id
     message = {"type": "event", "seq": event.seq, "event": payload}
     message["title"] = f"{event.get_type_display()}: {where}"
@@ -294,19 +308,22 @@ def _event_message(event: Event) -> dict:
 
 
 def _send_all(
-    subscriptions: Iterable[PushSubscription], message: dict, *, severity: str, topic: str
+    sends: list[tuple[PushSubscription, dict]], *, severity: str, topic: str
 ) -> list[tuple[PushSubscription, str]]:
-    """Posts to every endpoint at once, so each costs at most its own timeout; the
-    database work stays on this thread. Results: sent, failed, refused, removed."""
-    subscriptions = list(subscriptions)
-    if not subscriptions:
+    """Posts each message to its endpoint, all at once, so each costs at most its own
+    timeout; the database work stays on this thread. Results: sent, failed, refused, removed."""
+    if not sends:
         return []
     vapid()  # made once, before the threads share it
-    body = json.dumps(message, separators=(",", ":"))
-    threads = min(len(subscriptions), settings.PUSH_SEND_THREADS)
+    bodies = {id(message): json.dumps(message, separators=(",", ":")) for _, message in sends}
+    subscriptions = [subscription for subscription, _ in sends]
+    threads = min(len(sends), settings.PUSH_SEND_THREADS)
     with ThreadPoolExecutor(threads, thread_name_prefix="push") as pool:
         results = list(
-            pool.map(lambda s: _post(s, body, severity=severity, topic=topic), subscriptions)
+            pool.map(
+                lambda send: _post(send[0], bodies[id(send[1])], severity=severity, topic=topic),
+                sends,
+            )
         )
     for subscription, result in zip(subscriptions, results, strict=True):
         if result in ("gone", "invalid"):

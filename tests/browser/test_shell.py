@@ -108,6 +108,7 @@ def test_a_new_user_enrols_with_the_code_from_district_it_then_signs_in(page, sh
 
 
 def test_a_wrong_enrolment_code_says_to_ask_district_it(page):
+    page.context.errors.expect(r"status of 401 .*/api/v1/auth/login\)$", why="the wrong code")
     user = UserFactory()
     enrolment_code_for(user)
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from accesslog.models import EventType, Severity
+from accesslog.models import DoorCamera, EventType, Severity
 from accesslog.rendering import event_payloads
 from cameras.models import Camera
 from responder.access import forget_grants
@@ -296,6 +296,22 @@ def test_the_timeline_shows_the_alarm_and_who_acknowledged_it(client, school):
     assert before["acknowledged_by"] == []
     assert entry["event"]["id"] == event.id and entry["event"]["type"] == "duress"
     assert [a["user"] for a in entry["acknowledged_by"]] == ["dispatch", "guard"]
+
+
+def test_the_timeline_names_only_the_door_cameras_the_viewer_may_watch(client, school):
+    IncidentRule.objects.create(name="Duress", event_types=["duress"])
+    door = DoorFactory(building=BuildingFactory(campus=school["campus"]))
+    near = CameraFactory(building=door.building)
+    for rank, camera in enumerate((school["elsewhere"], near)):
+        DoorCamera.objects.create(door=door, camera=camera, rank=rank)
+    incident = incident_for_alarm(event=store_event(door))
+    GrantFactory(user=school["dispatch"], capabilities=["live"], building=door.building)
+    sign_in_verified(client, school["dispatch"])
+
+    timeline = client.get(f"{URL}{incident.id}/").json()["timeline"]
+
+    [entry] = [e for e in timeline if e["kind"] == "event"]
+    assert entry["event"]["cameras"] == [near.id]
 
 
 def test_ensure_roles_gives_emergency_access_to_police_and_fire_only():

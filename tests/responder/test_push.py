@@ -123,7 +123,7 @@ def test_only_devices_whose_user_may_see_the_doors_alarms_are_pushed(service, do
 def test_an_intercom_call_comes_with_its_camera_and_info_is_not_pushed(service, door):
     camera = CameraFactory(building=door.building)
     DoorCamera.objects.create(door=door, camera=camera, rank=0)
-    browser = officer_with_phone(service, door.building)
+    browser = officer_with_phone(service, door.building, capabilities=["alarms", "live"])
 
     assert push.push_event(store_event(door, EventType.ACCESS_GRANTED, Severity.INFO)).sent == 0
     push.push_event(store_event(door, EventType.INTERCOM_CALL, Severity.NOTICE))
@@ -131,6 +131,20 @@ def test_an_intercom_call_comes_with_its_camera_and_info_is_not_pushed(service, 
     [received] = service.received
     assert received.headers["ttl"] == "60"
     assert browser.decrypt(received)["camera"] == camera.id
+
+
+def test_a_push_names_only_the_cameras_its_user_may_watch(service, door):
+    outside, inside = CameraFactory(), CameraFactory(building=door.building)
+    for rank, camera in enumerate((outside, inside)):
+        DoorCamera.objects.create(door=door, camera=camera, rank=rank)
+    watcher = officer_with_phone(service, door.building, "watcher", ["alarms", "live"])
+    alarms_only = officer_with_phone(service, door.building, "alarms-only")
+
+    push.push_event(store_event(door))
+
+    by_path = {received.path: received for received in service.received}
+    assert watcher.decrypt(by_path[watcher.path])["event"]["cameras"] == [inside.id]
+    assert alarms_only.decrypt(by_path[alarms_only.path])["event"]["cameras"] == []
 
 
 @pytest.mark.parametrize("status", [404, 410])

@@ -185,7 +185,7 @@ def test_after_sign_out_nothing_of_the_user_is_served_or_kept_on_the_tablet(
     context.errors.expect(OFFLINE, why="the test cuts the network after signing out")
     context.errors.expect(UNANSWERED, why="offline, the worker has no saved answer to give")
     event_store(campus["door"])
-    fake_push_service(page, "https://127.0.0.1:9/push/squad-car-tablet")
+    fake_push_service(page, "https://fcm.googleapis.com/fcm/send/squad-car-tablet")
     context.grant_permissions(["notifications"])
     open_the_library(page, officer)
     page.get_by_role("navigation", name="Main").get_by_role("button", name="Notifications").click()
