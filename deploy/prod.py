@@ -233,8 +233,8 @@ def main() -> int:
     port = int(os.environ.get("PORT", "8443"))
     with tempfile.TemporaryDirectory(prefix="responder-prod-") as directory:
         layout = Layout(Path(directory), port)
-        layout._manage("migrate", "--no-input", "--verbosity", "0")
-        layout._manage("ensure_roles")
+        layout.manage("migrate", "--no-input", "--verbosity", "0")
+        layout.manage("ensure_roles")
         layout.start()
         print(
             f"Responder (production layout): {layout.url}/ (self-signed certificate)\n"
@@ -251,6 +251,8 @@ def main() -> int:
         except KeyboardInterrupt:
             return 0
         finally:
+            # A second Ctrl-C (or make passing the first one on) must not cut the stop short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             layout.stop()
 
 
