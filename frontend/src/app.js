@@ -102,6 +102,10 @@ function openEvent(id) {
 async function signOut() {
   // While the session stands: the server's DELETE of the subscription needs it.
   await pushForget({ tellServer: true }).catch(() => {});
+  // The feed's socket closes with 4401 the moment the server ends the session: stop it
+  // first, so what the user reads is this sign-out, not "your session has ended".
+  shell?.stop();
+  shell = null;
   try {
     await api("auth/logout", { method: "POST" });
   } catch {
