@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,3 +49,16 @@ def bench_services(tmp: Path, **env: str) -> Iterator[None]:
         if redis:
             redis.terminate()
             redis.wait(timeout=10)
+
+
+def wait_for_port(*ports: int, seconds: float = 30) -> None:
+    for port in ports:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"Nothing listens on {port}") from None
+                time.sleep(0.1)

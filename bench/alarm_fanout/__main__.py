@@ -27,7 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from bench.alarm_fanout.district import SLUG, Audience, Bench, bench_setup
-from bench.common import bench_services, calibration
+from bench.common import bench_services, calibration, wait_for_port
 from responder.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,21 +132,6 @@ def gunicorn(port: int, workers: int, tmp: Path) -> subprocess.Popen:
     ]  # fmt: skip
     log = (tmp / f"gunicorn-{port}.log").open("w")
     return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
-
-
-def wait_for_port(*ports: int) -> None:
-    import socket
-
-    for port in ports:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"Nothing listens on {port}") from None
-                time.sleep(0.1)
 
 
 # --- Posting events ----------------------------------------------------------------

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import bench_services, calibration
+from bench.common import bench_services, calibration, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -123,19 +123,10 @@ def setup() -> tuple[dict[str, int], str, str]:
 def wait_started(port: int) -> None:
     """daphne listening and both connectors past their first start (slow on a loaded
     machine: each process starts Django)."""
-    import socket
-
     from accesslog.models import ConnectorCursor
 
+    wait_for_port(port, seconds=180)
     deadline = time.monotonic() + 180
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"Nothing listens on {port}") from None
-            time.sleep(0.2)
     while ConnectorCursor.objects.count() < 2:
         if time.monotonic() > deadline:
             raise SystemExit("The connectors did not start")
