@@ -16,8 +16,9 @@ from django.utils.cache import add_never_cache_headers
 from accesslog.admin_door_import import door_import_view
 from accesslog.connectors.health import errors_last_hour
 from accesslog.models import AccessSystem, ConnectorHealth, Door, DoorCamera, SystemKind
-from maps.admin import PlacedAdmin, PlanPlacementMedia, floor_plans, plan_placement
-from responder.audit import audit_record
+from cameras.admin import CameraOnFloorInline
+from maps.admin import FloorAdmin, PlacedAdmin, PlanPlacementMedia, floor_plans, plan_placement
+from responder.core.audit import audit_record
 
 # --- Access systems and doors -----------------------------------------------------------
 
@@ -38,7 +39,7 @@ class AccessSystemAdmin(admin.ModelAdmin):
 
     @admin.display(description="doors", ordering="door_count")
     def door_count(self, system: AccessSystem) -> int:
-        return system.door_count
+        return system.door_count  # type: ignore[attr-defined]  # get_queryset annotates it
 
     @admin.display(description="webhook secret")
     def webhook_secret_state(self, system: AccessSystem) -> str:
@@ -67,7 +68,8 @@ class AccessSystemAdmin(admin.ModelAdmin):
             chosen = AccessSystem.objects.filter(pk__in=queryset.values("pk"))
             for system in chosen.select_for_update():
                 secret = system.webhook_secret_rotate(overlap=overlap)
-                details = {"previous_valid_until": system.previous_secret_until.isoformat()}
+                until = system.previous_secret_until  # set by the rotation
+                details = {"previous_valid_until": until and until.isoformat()}
                 audit_record(
                     action="webhook_secret.rotated", request=request, obj=system, details=details
                 )
@@ -168,7 +170,7 @@ class DoorAdmin(PlacedAdmin):
 
     @admin.display(description="cameras", ordering="camera_count")
     def camera_count(self, door: Door) -> int:
-        return door.camera_count
+        return door.camera_count  # type: ignore[attr-defined]  # get_queryset annotates it
 
     @admin.display(description="Plan")
     def plan_preview(self, door: Door | None) -> str:
@@ -193,7 +195,8 @@ class ConnectorHealthAdmin(admin.ModelAdmin):
         "silence_warned_at",
     ]
     list_select_related = ["system", "system__cursor"]
-    readonly_fields = [*list_display, "cursor"]
+    # Names only, above; the stubs type list_display as names or callables.
+    readonly_fields = (*list_display, "cursor")  # type: ignore[arg-type]
     fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -221,3 +224,12 @@ class ConnectorHealthAdmin(admin.ModelAdmin):
 
 
 from accesslog import admin_events  # noqa: E402, F401
+
+
+class DoorOnFloorInline(CameraOnFloorInline):
+    model = Door  # type: ignore[assignment]  # the same inline, over doors
+    fields = ["name", "x", "y"]
+    verbose_name_plural = "doors on this floor"
+
+
+FloorAdmin.inlines = [*FloorAdmin.inlines, DoorOnFloorInline]

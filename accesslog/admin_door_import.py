@@ -23,6 +23,7 @@ from accesslog.door_import import (
 )
 from accesslog.models import AccessSystem
 from maps.models import Building
+from responder.core.access import signed_in
 
 REFUSAL_STATUS = {CredentialsMissing: 503, ControllerSilent: 502, PlanChanged: 409}
 
@@ -63,7 +64,7 @@ def door_import_view(
             building=building,
             dry_run=not applying,
             expected=form.cleaned_data["plan"] if applying else "",
-            by=request.user,
+            by=signed_in(request.user),
             request=request,
         )
     except PlanChanged as changed:

@@ -1,24 +1,19 @@
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 import django_filters
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import RequestDataTooBig
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accesslog.directory import directory
 from accesslog.models import (
     Door,
     DoorCamera,
@@ -28,16 +23,16 @@ from accesslog.models import (
     EventQuerySet,
 )
 from accesslog.rendering import ack_record, event_payloads, with_payload_relations
-from accesslog.serializers import DoorSerializer, EventIngestSerializer
-from accesslog.services import event_ack, event_ingest
-from accesslog.signatures import HEADER, verify
+from accesslog.serializers import DoorSerializer
+from accesslog.services import event_ack
 from cameras.models import Camera
-from responder.capabilities import VIEWING, Capability
+from responder.core.access import signed_in
+from responder.core.capabilities import VIEWING, Capability
 
 # --- Doors ------------------------------------------------------------------------------
 
 
-def visible_door_cameras(user: AbstractBaseUser | AnonymousUser) -> Prefetch:
+def visible_door_cameras(user: User | AnonymousUser) -> Prefetch:
     """A door's camera links, nearest first, limited to the cameras the user may watch."""
     links = DoorCamera.objects.filter(camera__in=Camera.objects.visible_to(user, *VIEWING))
     return Prefetch("door_cameras", links.order_by("rank", "id"))
@@ -75,90 +70,7 @@ class DoorViewSet(viewsets.ReadOnlyModelViewSet):
 
 # --- Events -----------------------------------------------------------------------------
 
-MAX_EVENT_BYTES = 64 * 1024
-MAX_EVENT_DEPTH = 16
 PAGE_DEFAULT, PAGE_MAX = 100, 500
-
-
-class EventIngest(APIView):
-    """A webhook for access systems, not people: the HMAC signature is its authentication,
-    so no session, no CSRF token and no second factor apply here."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
-    @extend_schema(
-        summary="Receive one signed access-control event",
-        request=EventIngestSerializer,
-        responses={202: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
-    )
-    def post(self, request: Request, slug: str) -> Response:
-        lookups = directory()
-        system = lookups.access_system(slug)
-        if system is None:
-            raise Http404("No access system has this slug.")
-        body = _body(request)
-        if body is None:
-            return Response({"detail": "Over 64 KiB."}, status=413)
-        if not verify(request.headers.get(HEADER), body, system.webhook_secrets()):
-            return Response(
-                {"detail": f"Missing, wrong or stale {HEADER}."},
-                status=401,
-                headers={"WWW-Authenticate": HEADER},
-            )
-        payload, problem = _payload(body)
-        if problem:
-            return Response({"detail": problem, "body": [problem]}, status=400)
-        event, created = event_ingest(system=system, payload=payload, lookups=lookups)
-        return Response({"id": event.id, "seq": event.seq}, status=202 if created else 200)
-
-
-def _body(request: Request) -> bytes | None:
-    """The raw body (the signature covers its exact bytes), or None when too large.
-
-    Content-Length is checked before reading anything; the bytes read are counted too,
-    since the header may be absent (chunked) or lie.
-    """
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_EVENT_BYTES:
-        return None
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return None
-    return body if len(body) <= MAX_EVENT_BYTES else None
-
-
-def _payload(body: bytes) -> tuple[object, str]:
-    """The parsed JSON, or the reason it is refused. An event is a shallow object: a deep
-    one is an attack on every recursive walk after this (parser, validation, storage)."""
-    try:
-        payload = json.loads(body)
-    except RecursionError:
-        return None, f"JSON nested deeper than {MAX_EVENT_DEPTH} levels."
-    except ValueError:  # also bad UTF-8
-        return None, "Not valid JSON."
-    if _depth(payload) > MAX_EVENT_DEPTH:
-        return None, f"JSON nested deeper than {MAX_EVENT_DEPTH} levels."
-    return payload, ""
-
-
-def _depth(value: object) -> int:
-    """How many objects and arrays deep `value` goes, counted without recursion."""
-    deepest, level = 0, [value]
-    while level := [item for item in level if isinstance(item, dict | list)]:
-        deepest += 1
-        if deepest > MAX_EVENT_DEPTH:
-            break
-        level = [
-            child
-            for item in level
-            for child in (item.values() if isinstance(item, dict) else item)
-        ]
-    return deepest
 
 
 class EventList(APIView):
@@ -174,7 +86,7 @@ class EventList(APIView):
         after = _int_param(request, "after", 0, low=0, high=2**62)
         limit = _int_param(request, "limit", PAGE_DEFAULT, low=1, high=PAGE_MAX)
         visible = Event.objects.visible_to(request.user).filter(seq__gt=after)
-        page = list(_with_history_relations(visible, request.user)[:limit])
+        page = list(_with_history_relations(visible, signed_in(request.user))[:limit])
         last = page[-1].seq if page else after
         more = len(page) == limit
         next_url = f"{request.path}?{urlencode({'after': last, 'limit': limit})}" if more else None
@@ -182,11 +94,18 @@ class EventList(APIView):
 
 
 class EventAckView(APIView):
-    @extend_schema(summary="Acknowledge an event", request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        summary="Acknowledge an event",
+        request=None,
+        # 201: this user's first acknowledgement; 200: they had acknowledged it already.
+        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
+    )
     def post(self, request: Request, pk: int) -> Response:
-        visible = _with_history_relations(Event.objects.visible_to(request.user), request.user)
+        visible = _with_history_relations(
+            Event.objects.visible_to(signed_in(request.user)), signed_in(request.user)
+        )
         event = get_object_or_404(visible, pk=pk)
-        _, created = event_ack(event=event, user=request.user)
+        _, created = event_ack(event=event, user=signed_in(request.user), request=request)
         event = visible.get(pk=pk)  # again, with the new acknowledgement
         return Response(event_records([event])[0], status=201 if created else 200)
 
@@ -202,7 +121,7 @@ def _int_param(request: Request, name: str, default: int, *, low: int, high: int
     return min(max(value, low), high)
 
 
-def _with_history_relations(events: EventQuerySet, viewer: AbstractBaseUser) -> EventQuerySet:
+def _with_history_relations(events: EventQuerySet, viewer: User) -> EventQuerySet:
     acks = EventAck.objects.select_related("user").order_by("at", "id")
     relations = with_payload_relations(events, viewer=viewer)
     return relations.prefetch_related(Prefetch("acks", acks))

@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -23,8 +24,8 @@ from django.dispatch import receiver
 
 from accesslog.models import AccessSystem, Door, DoorCamera
 from maps.models import Building
-from responder.celery import quick_redis
-from responder.models import IncidentRule
+from responder.core.models import IncidentRule
+from responder.core.redis import quick_redis
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class Directory:
         key = (system.pk, external_id)
         if key not in self.doors:
             door = (
-                Door.objects.select_related("building")
+                # The campus and floor: the event's payload names them (rendering.py).
+                Door.objects.select_related("building__campus", "floor")
                 .prefetch_related("door_cameras")
                 .filter(system=system, external_id=external_id)
                 .first()
@@ -111,7 +113,7 @@ def _version() -> bytes | None:
         if version is None:  # never set, or Redis restarted: a token no process holds
             client.set(VERSION_KEY, secrets.token_hex(8), nx=True)
             version = client.get(VERSION_KEY)
-        return version
+        return cast(bytes | None, version)  # quick_redis answers bytes (no decoding)
     except redis.RedisError:
         return None
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from http.client import HTTPException
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import models, transaction
 
 from accesslog.connectors.base import TransientError
 from accesslog.connectors.clients import (
@@ -28,10 +28,10 @@ from accesslog.connectors.clients import (
 )
 from accesslog.models import AccessSystem, Door, Event
 from accesslog.services import VendorDoor, event_doors_link
-from responder.audit import audit_record
+from responder.core.audit import audit_record
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
     from django.http import HttpRequest
 
     from maps.models import Building
@@ -39,7 +39,15 @@ if TYPE_CHECKING:
 # An admin page waits on the controller: give up well before gunicorn's 30 s worker timeout.
 CONTROLLER_TIMEOUT = 10.0
 ENV_FILE = "/etc/responder/responder.env"
-KEY_MAX, NAME_MAX = (Door._meta.get_field(name).max_length for name in ("external_id", "name"))
+
+
+def _max_length(name: str) -> int:
+    field = Door._meta.get_field(name)
+    assert isinstance(field, models.CharField) and field.max_length is not None
+    return field.max_length
+
+
+KEY_MAX, NAME_MAX = _max_length("external_id"), _max_length("name")
 
 
 class DoorImportRefused(Exception):
@@ -144,7 +152,7 @@ def doors_import(
     dry_run: bool,
     expected: str = "",
     connection: Connection | None = None,
-    by: AbstractBaseUser | None = None,
+    by: User | None = None,
     request: HttpRequest | None = None,
 ) -> DoorPlan:
     """Reads the system's door list and plans against our doors; unless dry_run, writes
@@ -246,6 +254,7 @@ def _connection_from(system: AccessSystem, environ: Mapping[str, str]) -> Connec
 def _plan_write(plan: DoorPlan) -> int:
     """Writes the plan; returns how many stored events it linked to their door."""
     for vendor in plan.created:
+        assert plan.building is not None  # doors_import refuses a plan that needs one
         Door.objects.create(
             system=plan.system, external_id=vendor.key, name=vendor.name, building=plan.building
         )

@@ -11,10 +11,11 @@ from encrypted_fields.fields import EncryptedCharField
 
 from cameras.models import Camera
 from maps.models import Placed
-from responder.capabilities import Capability
+from responder.core.access import scope_q
+from responder.core.capabilities import Capability
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 
 def new_webhook_secret() -> str:
@@ -64,11 +65,7 @@ class AccessSystem(models.Model):
 
 
 class DoorQuerySet(models.QuerySet):
-    def visible_to(
-        self, user: AbstractBaseUser | AnonymousUser, *capabilities: Capability
-    ) -> DoorQuerySet:
-        from responder.access import scope_q
-
+    def visible_to(self, user: User | AnonymousUser, *capabilities: Capability) -> DoorQuerySet:
         return self.filter(scope_q(user, *capabilities, building="building"))
 
 
@@ -138,10 +135,8 @@ SEVERITY_OF = {
 
 
 class EventQuerySet(models.QuerySet):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> EventQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> EventQuerySet:
         """Events of doors the user may see alarms for. Unmapped doors: managers only."""
-        from responder.access import scope_q
-
         return self.filter(scope_q(user, Capability.ALARMS, building="door__building"))
 
 

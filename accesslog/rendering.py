@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal, TypedDict
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
 
-from accesslog.models import DoorCamera, Event, EventAck, EventQuerySet
+from accesslog.models import Door, DoorCamera, Event, EventAck, EventQuerySet
 from cameras.models import Camera
-from responder.capabilities import VIEWING
-from responder.incidents import EntryKind
-from responder.models import IncidentEntry
+from responder.core.capabilities import VIEWING
+from responder.core.models import EntryKind, IncidentEntry
 
 
-def with_payload_relations(
-    events: EventQuerySet, *, viewer: AbstractBaseUser | None = None
-) -> EventQuerySet:
+def with_payload_relations(events: EventQuerySet, *, viewer: User | None = None) -> EventQuerySet:
     """What `event_payloads` reads, fetched in two queries per batch.
 
     With a viewer, a door's cameras are those the viewer may watch; without one, all of
-    them (the socket fan-out narrows them per scope group: responder/fanout.py).
+    them (the socket fan-out narrows them per scope group: responder/alarms/fanout.py).
     """
     links = DoorCamera.objects.all() if viewer is None else watchable_door_cameras(viewer)
-    return events.select_related("door").prefetch_related(Prefetch("door__door_cameras", links))
+    return events.select_related("door__building__campus", "door__floor").prefetch_related(
+        Prefetch("door__door_cameras", links)
+    )
 
 
-def watchable_door_cameras(viewer: AbstractBaseUser) -> QuerySet[DoorCamera]:
+def watchable_door_cameras(viewer: User) -> QuerySet[DoorCamera]:
     """Door-camera links of the cameras the viewer may watch: what a payload may name."""
     return DoorCamera.objects.filter(camera__in=Camera.objects.visible_to(viewer, *VIEWING))
 
@@ -49,6 +49,17 @@ def event_payload(event: Event, *, incident_id: int | None = None) -> dict:
         "cameras": [link.camera_id for link in door.door_cameras.all()] if door else [],
         "incident": incident_id,
         "late": event.late,
+        "location": door and door_location(door),
+    }
+
+
+def door_location(door: Door) -> dict:
+    """Names for the line "campus › building › floor": a device may hold no map of the place
+    (a push, a scope without maps), and a responder must still know where to go."""
+    return {
+        "campus": door.building.campus.name,
+        "building": door.building.name,
+        "floor": door.floor.name if door.floor else None,
     }
 
 
@@ -64,7 +75,22 @@ def event_payloads(events: Iterable[Event]) -> list[dict]:
     return [event_payload(e, incident_id=incidents.get(e.id)) for e in events]
 
 
-def ack_record(ack: EventAck) -> dict:
+class AckRecord(TypedDict):
+    user: int
+    name: str
+    at: str
+
+
+class AckFrame(TypedDict):
+    """Who has acknowledged event `event` (seq `seq`) so far, all of them."""
+
+    type: Literal["ack"]
+    seq: int
+    event: int
+    acks: list[AckRecord]
+
+
+def ack_record(ack: EventAck) -> AckRecord:
     """Who acknowledged and when: in REST event records and the socket's ack frames."""
     user = ack.user
     return {

@@ -17,8 +17,10 @@ from cameras.services import (
     cameras_stop,
     cameras_switch,
 )
-from maps.admin import PlacedAdmin, PlanPlacementMedia, floor_plans, plan_placement
-from responder.audit import audit_record
+from maps.admin import FloorAdmin, PlacedAdmin, PlanPlacementMedia, floor_plans, plan_placement
+from maps.models import Floor
+from responder.core.access import signed_in
+from responder.core.audit import audit_record
 
 
 @admin.register(Tag)
@@ -31,7 +33,7 @@ class TagAdmin(admin.ModelAdmin):
 
     @admin.display(description="cameras", ordering="camera_count")
     def camera_count(self, tag: Tag) -> int:
-        return tag.camera_count
+        return tag.camera_count  # type: ignore[attr-defined]  # get_queryset annotates it
 
 
 @admin.register(Camera)
@@ -101,7 +103,7 @@ class CameraAdmin(PlacedAdmin):
         form = CameraImportForm(request.POST or None, request.FILES or None)
         result = None
         if request.method == "POST" and form.is_valid():
-            result = camera_import_csv(file=form.cleaned_data["file"], by=request.user)
+            result = camera_import_csv(file=form.cleaned_data["file"], by=signed_in(request.user))
             if result.ok:
                 audit_record(
                     action="camera.import",
@@ -124,3 +126,20 @@ class CameraAdmin(PlacedAdmin):
             "required": REQUIRED_COLUMNS,
         }
         return render(request, "admin/cameras/camera/import.html", context)
+
+
+class CameraOnFloorInline(admin.TabularInline):
+    model = Camera
+    fk_name = "floor"
+    fields = ["name", "x", "y", "heading", "field_of_view"]
+    readonly_fields = ["name"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "cameras on this floor"
+
+    def has_add_permission(self, request: HttpRequest, obj: Floor | None = None) -> bool:
+        return False
+
+
+FloorAdmin.inlines = [*FloorAdmin.inlines, CameraOnFloorInline]

@@ -6,7 +6,7 @@ from rest_framework import viewsets
 
 from cameras.models import Camera, CameraQuerySet
 from cameras.serializers import CameraSerializer
-from responder.capabilities import VIEWING
+from responder.core.capabilities import VIEWING
 
 
 class CameraFilter(django_filters.FilterSet):

@@ -44,7 +44,8 @@ class CameraAdminForm(forms.ModelForm):
                 self.fields[name].help_text = "A value is stored. " + self.fields[name].help_text
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns
         self._move_url_credentials(cleaned)
         for name in ("username", "password"):
             if cleaned.get("clear_credentials"):

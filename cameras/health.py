@@ -10,7 +10,7 @@ from cameras import media
 from cameras.models import Camera, CameraHealth, HealthStatus, StreamKind
 
 # Sent after commit when a stream goes offline, with camera, stream and reason.
-# responder/events.py turns it into a warning on /ws/events for those who may see it.
+# responder/alarms/camera_notices.py turns it into a warning on /ws/events for those who may see it.
 camera_went_offline = Signal()
 
 

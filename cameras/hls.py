@@ -1,7 +1,7 @@
 """The signed HLS playlist and segments: no session cookie, only the token in the URL.
 
 Both views are session-free: a cookie sent along is ignored, so fetching video never
-renews the session's idle time (responder.middleware.SessionFreeMiddleware).
+renews the session's idle time (responder.core.middleware.SessionFreeMiddleware).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from cameras.live import LiveUnavailable, live_touch, playlist_read, session_dir, viewer_hold
@@ -21,7 +21,7 @@ from cameras.tokens import (
     token_check,
     viewer_check,
 )
-from responder.middleware import session_free
+from responder.core.middleware import session_free
 
 SEGMENT_NAME = re.compile(r"^seg\d{1,9}\.ts$")
 
@@ -65,7 +65,7 @@ def playlist(request: HttpRequest, camera_id: int, profile: str) -> HttpResponse
 
 @session_free
 @require_GET
-def segment(request: HttpRequest, camera_id: int, profile: str, name: str) -> HttpResponse:
+def segment(request: HttpRequest, camera_id: int, profile: str, name: str) -> HttpResponseBase:
     token = request.GET.get("token", "")
     try:
         claims = token_check(token, kind=SEGMENT, camera_id=camera_id, profile=profile)
@@ -77,7 +77,7 @@ def segment(request: HttpRequest, camera_id: int, profile: str, name: str) -> Ht
         raise Http404("No such segment.")
     if settings.LIVE_ACCEL_REDIRECT:
         relative = (directory / name).relative_to(settings.LIVE_ROOT).as_posix()
-        response = HttpResponse(content_type="video/mp2t")
+        response: HttpResponseBase = HttpResponse(content_type="video/mp2t")
         response["X-Accel-Redirect"] = settings.LIVE_ACCEL_REDIRECT.rstrip("/") + "/" + relative
     else:
         try:

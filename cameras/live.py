@@ -8,18 +8,21 @@ it failed). A worker that dies stops renewing its lock; the next request starts 
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 
 from cameras import media
 from cameras.health import camera_health_failed
 from cameras.models import Camera, CameraHealth, HealthStatus, StreamKind
-from cameras.redis import redis_client
-from responder.celery import task_send_now
+from cameras.tasks import live_session
+from responder.core.redis import redis_client
 
 ACTIVE = "live:active"  # sorted set of running sessions, scored by lock expiry
 LOCK_SECONDS = 10
@@ -70,30 +73,35 @@ def _key(camera_id: int, profile: str, what: str) -> str:
 
 def session_dir(*, camera_id: int, profile: str) -> Path | None:
     owner = redis_client().hget(_key(camera_id, profile, "state"), "owner")
-    return settings.LIVE_ROOT / str(camera_id) / profile / owner if owner else None
+    # redis_client decodes: the answers are str.
+    return settings.LIVE_ROOT / str(camera_id) / profile / cast(str, owner) if owner else None
 
 
 def sessions_running() -> int:
     return redis_client().zcount(ACTIVE, time.time(), "+inf")
 
 
-def live_touch(*, camera_id: int, profile: str) -> None:
-    """A viewer is watching: renew the lease, and start the session if none is running."""
+def live_touch(*, camera_id: int, profile: str, launch: Callable[[], None] | None = None) -> None:
+    """A viewer is watching: renew the lease, and start the session if none is running.
+
+    launch: queues another kind of session under the same lease and cap (recorded playback).
+    """
     r = redis_client()
     r.set(_key(camera_id, profile, "lease"), "1", ex=settings.LIVE_IDLE_SECONDS)
     failed = r.get(_key(camera_id, profile, "failed"))
     if failed:  # a short pause before trying a failing camera again
         # The plain reason only: FFmpeg's detail names the stream URL (camera health has it).
-        raise LiveUnavailable(f"The camera is unreachable. {failed}", FAILURE_SECONDS)
+        raise LiveUnavailable(f"The camera is unreachable. {failed!s}", FAILURE_SECONDS)
     if r.exists(_key(camera_id, profile, "lock")):
         return
     if sessions_running() >= settings.LIVE_MAX_SESSIONS:
         raise LiveUnavailable("Every video worker is busy. Try again in a moment.", 10)
     if r.set(_key(camera_id, profile, "queued"), "1", nx=True, ex=settings.LIVE_START_TIMEOUT):
-        from cameras.tasks import live_session
-
         r.delete(_key(camera_id, profile, "state"))
-        live_session.delay(camera_id, profile)
+        if launch is not None:
+            launch()
+        else:
+            live_session.delay(camera_id, profile)
 
 
 def _views_key(user_id: int) -> str:
@@ -120,6 +128,13 @@ def viewer_hold(*, user_id: int, camera_id: int, profile: str, seconds: int) -> 
 
 def viewer_release(*, user_id: int, camera_id: int, profile: str) -> None:
     redis_client().zrem(_views_key(user_id), f"{camera_id}:{profile}")
+
+
+def viewer_profiles(*, user_id: int, camera_id: int) -> list[str]:
+    """The profiles (or recorded playbacks) of the camera counted among the user's views."""
+    prefix = f"{camera_id}:"
+    members = cast("list[str]", redis_client().zrange(_views_key(user_id), 0, -1))  # decoded
+    return [member[len(prefix) :] for member in members if member.startswith(prefix)]
 
 
 def camera_sessions_stop(*, camera_id: int) -> None:
@@ -175,12 +190,22 @@ def stream_plan(camera: Camera, profile: str) -> tuple[str, StreamKind, media.Pr
     return camera.sub_stream_url, StreamKind.SUB, None if fits else target
 
 
-def live_run(*, camera_id: int, profile: str) -> str:
-    """The worker's side: run the session until its lease lapses. Returns why it ended."""
+Writer = Callable[[Path, Callable[[], bool]], None]
+
+
+def live_run(*, camera_id: int, profile: str, write: Writer | None = None) -> str:
+    """The worker's side: run the session until its lease lapses. Returns why it ended.
+
+    write: fills the session's directory instead of the camera (a recording played back);
+    the files stay while viewers fetch them, then go like a live session's.
+    """
     r = redis_client()
     lock, owner = _key(camera_id, profile, "lock"), uuid.uuid4().hex
     if not r.set(lock, owner, nx=True, ex=LOCK_SECONDS):
         return "already running"
+    # The lock guards the session from now on: were this worker killed, the next fetch
+    # after the lock lapses starts another, without waiting out the queued mark too.
+    r.delete(_key(camera_id, profile, "queued"))
     directory = settings.LIVE_ROOT / str(camera_id) / profile / owner
     member = f"{camera_id}:{profile}:{owner}"
     try:
@@ -192,6 +217,14 @@ def live_run(*, camera_id: int, profile: str) -> str:
         r.zadd(ACTIVE, {member: time.time() + LOCK_SECONDS})
         url, kind, target = stream_plan(camera, profile)
         keep_going = _keeper(camera_id, profile, owner, member)
+        if write is not None:
+            try:
+                write(directory, keep_going)
+            except media.SourceError as error:
+                r.set(_key(camera_id, profile, "failed"), error.reason, ex=FAILURE_SECONDS)
+                return error.full
+            _wait(math.inf, keep_going)
+            return "the last viewer left"
         streamed = False
         for attempt in range(RECONNECTS + 1):
             number = media.segment_next(directory)
@@ -274,33 +307,11 @@ def live_warm(*, camera_ids: list[int], profile: str = "low") -> None:
             continue
 
 
-def live_warm_door(*, door_id: int) -> list[int]:
-    """Warm the low sessions of a door's nearest enabled cameras (DoorCamera rank order)."""
-    from accesslog.models import DoorCamera
-
-    nearest = DoorCamera.objects.filter(door_id=door_id, camera__enabled=True).order_by(
-        "rank", "camera_id"
-    )
-    camera_ids = list(nearest.values_list("camera_id", flat=True)[:WARM_CAMERAS])
-    live_warm(camera_ids=camera_ids)
-    return camera_ids
-
-
-def live_warm_queue(*, door_id: int) -> None:
-    """After an alarm's commit, in the ingest's thread: one quick publish, never a failure.
-
-    A video worker reads the door's cameras; the ingest only hands it the door.
-    """
-    from cameras.tasks import live_warm_up
-
-    # Dropped if stale: a warm-up nobody ran in time is worthless.
-    what = f"Warm-up of door {door_id}'s cameras"
-    task_send_now(live_warm_up, (door_id,), what=what, expires=settings.LIVE_IDLE_SECONDS)
-
-
 def live_sweep() -> int:
-    """Remove the files of sessions whose worker was killed before it could clean up."""
+    """Remove the files and leases of sessions whose worker was killed before it could
+    clean up."""
     r, removed = redis_client(), 0
+    r.zremrangebyscore(ACTIVE, "-inf", time.time())  # lapsed: their workers stopped renewing
     for directory in settings.LIVE_ROOT.glob("*/*/*"):
         camera_id, profile, owner = directory.relative_to(settings.LIVE_ROOT).parts
         running = r.get(_key(int(camera_id), profile, "lock")) == owner

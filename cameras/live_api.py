@@ -18,11 +18,12 @@ from rest_framework.views import APIView
 from cameras import media
 from cameras.live import LiveUnavailable, live_join, viewer_hold, viewer_release
 from cameras.models import Camera
-from cameras.snapshots import camera_snapshot
+from cameras.snapshots import FAILURE_SECONDS, camera_snapshot
 from cameras.tokens import TokenError, token_issue
-from responder.audit import audit_record
-from responder.capabilities import Capability
-from responder.models import Outcome
+from responder.core.access import signed_in
+from responder.core.audit import audit_record
+from responder.core.capabilities import Capability
+from responder.core.models import Outcome
 
 
 class LiveRequestSerializer(serializers.Serializer):
@@ -35,6 +36,13 @@ class LiveResponseSerializer(serializers.Serializer):
     profile = serializers.CharField()
 
 
+# Not a fault of ours: the camera, a video worker or the viewer's cap; Retry-After says when.
+UNAVAILABLE = {
+    429: OpenApiResponse(description="Too many cameras open at once."),
+    503: OpenApiResponse(description="The camera or its video worker is not there yet."),
+}
+
+
 def _unavailable(error: LiveUnavailable) -> Response:
     return Response(
         {"detail": error.message},
@@ -44,7 +52,9 @@ def _unavailable(error: LiveUnavailable) -> Response:
 
 
 class LiveView(APIView):
-    @extend_schema(request=LiveRequestSerializer, responses=LiveResponseSerializer)
+    @extend_schema(
+        request=LiveRequestSerializer, responses={200: LiveResponseSerializer, **UNAVAILABLE}
+    )
     def post(self, request: Request, camera_id: int) -> Response:
         camera = get_object_or_404(
             Camera.objects.visible_to(request.user, Capability.LIVE), pk=camera_id
@@ -71,7 +81,7 @@ class LiveView(APIView):
             return _unavailable(error)
         try:
             token, expires = token_issue(
-                user_id=request.user.pk, camera_id=camera.pk, profile=profile,
+                user_id=signed_in(request.user).pk, camera_id=camera.pk, profile=profile,
                 session=request.session,
             )  # fmt: skip
         except TokenError as error:
@@ -89,7 +99,12 @@ class LiveView(APIView):
 
 
 class SnapshotView(APIView):
-    @extend_schema(responses={(200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY)})
+    @extend_schema(
+        responses={
+            (200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY),
+            503: UNAVAILABLE[503],
+        }
+    )
     def get(self, request: Request, camera_id: int) -> HttpResponse:
         camera = get_object_or_404(
             Camera.objects.visible_to(request.user, Capability.LIVE), pk=camera_id
@@ -100,7 +115,8 @@ class SnapshotView(APIView):
             image = camera_snapshot(camera=camera)
         except media.SourceError as error:
             # The plain reason only: FFmpeg's detail names the stream URL (camera health has it).
-            return _unavailable(LiveUnavailable(f"The camera is unreachable. {error.reason}", 10))
+            reason = f"The camera is unreachable. {error.reason}"
+            return _unavailable(LiveUnavailable(reason, FAILURE_SECONDS))
         audit_record(action="video.snapshot", request=request, obj=camera)
         response = HttpResponse(image, content_type="image/jpeg")
         response["Cache-Control"] = "private, max-age=5"

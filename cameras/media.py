@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
 from av.video.frame import PictureType
+
+from responder.core.redact import credentials_strip
 
 PLAYLIST = "index.m3u8"
 SEGMENT_PATTERN = "seg%d.ts"
@@ -51,15 +52,12 @@ class SourceError(Exception):
     def __init__(self, reason: str, detail: object = "") -> None:
         super().__init__(reason)
         self.reason = reason
-        self.detail = CREDENTIALS.sub("", str(detail))
+        self.detail = credentials_strip(str(detail))
         self.streamed = False  # set by hls_write: whether a segment was out before it failed
 
     @property
     def full(self) -> str:
         return f"{self.reason} ({self.detail})" if self.detail else self.reason
-
-
-CREDENTIALS = re.compile(r"(?<=://)[^/@\s'\"]*@")
 
 
 @dataclass(frozen=True)
@@ -151,7 +149,8 @@ def packets(
             if packet.dts is None:
                 continue
             if pace and packet.pts is not None:
-                at = float(packet.pts * stream.time_base)
+                # A demuxed stream always has a time base (the stubs allow None for encoders).
+                at = float(packet.pts * stream.time_base)  # type: ignore[operator]
                 started = started if started is not None else time.monotonic() - at
                 time.sleep(max(0.0, started + at - time.monotonic()))
             yield packet
@@ -199,6 +198,7 @@ def hls_write(
     list_size: int = 6,
     pace: bool | None = None,
     start_number: int = 0,
+    live: bool | None = None,
 ) -> StreamInfo:
     """Write a sliding-window HLS playlist from the source until keep_going() says stop.
 
@@ -206,7 +206,8 @@ def hls_write(
     Raises SourceError when the source dies, stalls or sends garbage; the caller removes
     out_dir, or resumes with start_number=segment_next(out_dir).
     """
-    live = urlsplit(url).scheme not in ("", "file")
+    if live is None:  # a recording read through concat: is not a camera, and ends
+        live = urlsplit(url).scheme not in ("", "file")
     if pace is None:  # files are read in real time, like a camera; cameras pace themselves
         pace = not live
     with source_open(url, timeout=timeout) as source:
@@ -373,7 +374,7 @@ def source_probe(url: str, *, timeout: float, seconds: float = 2.0) -> StreamInf
             if stream.codec_context.name == "mjpeg" or packet.pts is None:
                 at = time.monotonic()  # MJPEG carries no timestamps: arrival time
             else:
-                at = float(packet.pts * stream.time_base)
+                at = float(packet.pts * stream.time_base)  # type: ignore[operator]
             first = at if first is None else first
             last = at if at is not None else last
             with contextlib.suppress(av.FFmpegError):

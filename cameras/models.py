@@ -10,10 +10,11 @@ from django.db import models
 from encrypted_fields.fields import EncryptedCharField
 
 from maps.models import Placed
-from responder.capabilities import Capability
+from responder.core.access import scope_q
+from responder.core.capabilities import Capability
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 STREAM_SCHEMES = ["rtsp", "rtsps", "http", "https"]
 validate_stream_url = URLValidator(schemes=STREAM_SCHEMES)
@@ -61,7 +62,7 @@ def stream_credentials_move(
             "The URL carries a username and password that differ from those given apart: "
             "give them once, in the username and password fields."
         )
-    return MovedCredentials(main, sub, *pair, carried=True)
+    return MovedCredentials(main, sub, pair[0], pair[1], carried=True)
 
 
 def validate_no_credentials(url: str) -> None:
@@ -90,11 +91,7 @@ class Vendor(models.TextChoices):
 
 
 class CameraQuerySet(models.QuerySet):
-    def visible_to(
-        self, user: AbstractBaseUser | AnonymousUser, *capabilities: Capability
-    ) -> CameraQuerySet:
-        from responder.access import scope_q
-
+    def visible_to(self, user: User | AnonymousUser, *capabilities: Capability) -> CameraQuerySet:
         q = scope_q(user, *capabilities, building="building", tags="tags")
         # Through the tag join a camera matches once per tag: select ids, not rows.
         return self.filter(id__in=Camera.objects.filter(q).values("id"))

@@ -13,7 +13,9 @@ class CameraSerializer(serializers.ModelSerializer):
     """A camera as any viewer sees it: never its stream URLs or their credentials."""
 
     campus = serializers.IntegerField(source="building.campus_id", read_only=True)
-    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    tags: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="slug"
+    )
     placement = PlacementSerializer(read_only=True, allow_null=True)
 
     class Meta:
@@ -28,7 +30,9 @@ class CameraSerializer(serializers.ModelSerializer):
 class CameraPlacementSerializer(serializers.ModelSerializer):
     """A camera's pin in the map tree."""
 
-    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    tags: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="slug"
+    )
 
     class Meta:
         model = Camera

@@ -7,11 +7,11 @@ import io
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
@@ -63,7 +63,7 @@ def cameras_stop(*, camera_ids: Iterable[int]) -> None:
         camera_sessions_stop(camera_id=camera_id)
 
 
-def camera_import_csv(*, file: IO, by: AbstractBaseUser) -> CameraImportResult:
+def camera_import_csv(*, file: IO, by: User) -> CameraImportResult:
     """Validate every row first; create the cameras only if all rows are good."""
     try:
         reader = csv.DictReader(io.StringIO(_text(file.read()), newline=""))
@@ -249,7 +249,7 @@ def _tag_slugs(value: str) -> list[str]:
     slugs = [slug.lower() for slug in re.split(r"[\s;,]+", value) if slug]
     for slug in slugs:
         validate_slug(slug)
-        if len(slug) > Tag._meta.get_field("slug").max_length:
+        if len(slug) > (Tag._meta.get_field("slug").max_length or 0):
             raise ValidationError(f"The tag “{slug}” is too long.")
     return slugs
 
@@ -258,7 +258,7 @@ def _tags(slugs: Iterable[str]) -> list[Tag]:
     return [Tag.objects.get_or_create(slug=slug)[0] for slug in slugs]
 
 
-def _header_errors(fieldnames: list[str] | None) -> list[RowError]:
+def _header_errors(fieldnames: Sequence[str] | None) -> list[RowError]:
     if not fieldnames:
         return [RowError(1, "The file is empty: the first line names the columns.")]
     names = fieldnames

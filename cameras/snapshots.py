@@ -8,7 +8,10 @@ from django.core.cache import cache
 from cameras import media
 from cameras.models import Camera
 
-FAILURE_SECONDS = 5
+# As long as the Retry-After a failed snapshot answers with: a client that waits as told
+# finds the camera asked again, one that does not finds the failure remembered.
+FAILURE_SECONDS = 10
+_GRABBING = "grabbing"
 
 
 def camera_snapshot(*, camera: Camera) -> bytes:
@@ -21,8 +24,11 @@ def camera_snapshot(*, camera: Camera) -> bytes:
     # A grab connects, then reads: each may take CAMERA_TIMEOUT.
     patience = settings.CAMERA_TIMEOUT * 2 + 1
     deadline = time.monotonic() + patience
-    while (cached := cache.get(key)) is None:
-        if cache.add(f"{key}:grab", 1, patience):
+    # The claim to grab and the grab's outcome are one key, taken with SET NX: a separate
+    # lock, freed after the outcome was written, let a request that had just found no
+    # outcome take the freed lock and contact the camera a second time.
+    while (cached := cache.get(key)) is None or cached == _GRABBING:
+        if cached is None and cache.add(key, _GRABBING, patience):
             return _grab(camera, key)
         if time.monotonic() > deadline:
             raise media.SourceError("The camera did not answer in time.")
@@ -42,8 +48,8 @@ def _grab(camera: Camera, key: str) -> bytes:
     except media.SourceError as error:
         cache.set(key, {"failed": error.reason}, FAILURE_SECONDS)
         raise
-    else:
-        cache.set(key, image, settings.SNAPSHOT_CACHE_SECONDS)
-        return image
-    finally:
-        cache.delete(f"{key}:grab")
+    except BaseException:
+        cache.delete(key)  # no outcome to share: the next request tries again
+        raise
+    cache.set(key, image, settings.SNAPSHOT_CACHE_SECONDS)
+    return image

@@ -21,13 +21,24 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 
 from cameras.models import Camera
-from cameras.redis import redis_client
-from responder.capabilities import Capability
-from responder.middleware import SIGNED_IN_AT
+from responder.core.capabilities import Capability
+from responder.core.middleware import SIGNED_IN_AT
+from responder.core.redis import redis_client
 
 PLAYLIST, SEGMENT = "playlist", "segment"
-# A salt per kind: a segment token's signature does not verify as a playlist token's.
-SALTS = {PLAYLIST: "cameras.live.playlist", SEGMENT: "cameras.live.segment"}
+# Recorded playback (responder.recording.playback): the same rules, kinds of their own.
+RECORDED_PLAYLIST, RECORDED_SEGMENT = "recorded-playlist", "recorded-segment"
+# An evidence export's zip (responder.evidence): camera_id carries the export's id.
+EVIDENCE = "evidence"
+# A salt per kind: a segment token's signature does not verify as a playlist token's, and a
+# recorded-video token's never as a live one's.
+SALTS = {
+    PLAYLIST: "cameras.live.playlist",
+    SEGMENT: "cameras.live.segment",
+    RECORDED_PLAYLIST: "recording.playback.playlist",
+    RECORDED_SEGMENT: "recording.playback.segment",
+    EVIDENCE: "evidence.download",
+}
 # Long enough for a player to fetch every segment a playlist lists, short enough for a leak.
 SEGMENT_SECONDS = 30
 # Segments re-ask the database (user, scope, camera on) once per this, per segment token.
@@ -97,13 +108,13 @@ def session_unbind(*, session_key: str) -> None:
 
 
 def token_issue(
-    *, user_id: int, camera_id: int, profile: str, session: SessionBase
+    *, user_id: int, camera_id: int, profile: str, session: SessionBase, kind: str = PLAYLIST
 ) -> tuple[str, int]:
     """A playlist token, from now for LIVE_TOKEN_SECONDS at most, never past the session."""
     digest, ends = session_bind(session=session, user_id=user_id)
     expires = min(int(time.time()) + settings.LIVE_TOKEN_SECONDS, ends)
     claims = Claims(user_id, camera_id, profile, token_generation(user_id), digest, expires)
-    return token_sign(claims, kind=PLAYLIST), expires
+    return token_sign(claims, kind=kind), expires
 
 
 def token_sign(claims: Claims, *, kind: str) -> str:

@@ -1,8 +1,8 @@
 """`make prod`: the production layout on one machine, to try it and to test it.
 
 Debian's nginx with a self-signed certificate terminates HTTPS and HTTP/2 in front of
-gunicorn (HTTP) and two daphnes (sockets), with Celery workers per queue and one beat,
-all with DEBUG off: what deploy/systemd runs, from the same nginx site
+gunicorn (HTTP) and two daphnes (sockets), with Celery workers per queue, one beat and one
+recorder, all with DEBUG off: what deploy/systemd runs, from the same nginx site
 (deploy/nginx/responder.conf). Ctrl-C stops the processes in reverse order.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,15 @@ WORKERS = {
     "default": ["--pool", "prefork", "--concurrency", "2"],
     "video": ["--pool", "prefork", "--concurrency", "4"],
 }
+
+
+def _evidence_key() -> str:
+    """The trial's district key for signing evidence (production keeps its own, on disk)."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pem.decode()
 
 
 def free_port() -> int:
@@ -98,13 +107,17 @@ class Layout:
             **os.environ,
             "DEBUG": "false",
             "SECRET_KEY": secrets.token_urlsafe(50),
+            "EVIDENCE_SIGNING_KEY": _evidence_key(),
+            "EVIDENCE_ROOT": str(self.directory / "evidence"),
             "CREDENTIALS_SALT": secrets.token_urlsafe(32),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CSRF_TRUSTED_ORIGINS": self.url,
             "SITE_URL": self.url,
             "TRUSTED_PROXIES": "127.0.0.1",
             "LIVE_ROOT": str(self.directory / "live"),
+            "RECORDINGS_ROOT": str(self.directory / "recordings"),
             "LIVE_ACCEL_REDIRECT": "/_live/",
+            "RECORDINGS_ACCEL_REDIRECT": "/_recordings/",
             "STATIC_ROOT": str(self.directory / "static"),
             "PUSH_ENABLED": "false",
             "DJANGO_SETTINGS_MODULE": "responder.settings",
@@ -134,7 +147,8 @@ class Layout:
             self._start(
                 f"daphne-{port}",
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                 "--proxy-headers", "responder.asgi:application"],
+                 "--proxy-headers", "--websocket_connect_timeout", "30",
+                 "responder.asgi:application"],
                 port,
             )  # fmt: skip
         for queue, options in WORKERS.items():
@@ -148,6 +162,8 @@ class Layout:
             [sys.executable, "-m", "celery", "-A", "responder", "beat", "--loglevel", "INFO",
              "--schedule", str(self.directory / "celerybeat-schedule")],
         )  # fmt: skip
+        # One recorder here; more (on this machine or others) share the cameras by lease.
+        self._start("recorder", [sys.executable, "manage.py", "record", "--name", "recorder-1"])
         self._start(
             "nginx", [NGINX, "-c", str(self._nginx_conf(http_port, daphne_ports))], self.port
         )
@@ -189,31 +205,37 @@ class Layout:
                     "GUNICORN": f"server 127.0.0.1:{http_port};",
                     "DAPHNES": " ".join(f"server 127.0.0.1:{p};" for p in daphne_ports),
                     "LIVE_ROOT": self.env["LIVE_ROOT"],
+                    "RECORDINGS_ROOT": self.env["RECORDINGS_ROOT"],
                     "STATIC_ROOT": self.env["STATIC_ROOT"],
                     "ROOT": str(ROOT),
                 }
             )
         )
-        conf = self.directory / "nginx.conf"
-        temp = self.directory / "nginx-temp"
-        temp.mkdir(exist_ok=True)
-        # Run as root (CI, a trial box), nginx's workers would drop to `nobody` and could not
-        # read the private temporary folders; they stay this user instead.
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        conf.write_text(
-            f"{user}daemon off;\nworker_processes 1;\npid {self.directory}/nginx.pid;\n"
-            f"error_log {self.directory}/nginx-error.log warn;\n"
-            "events { worker_connections 4096; }\n"
-            "http {\n"
-            "    include /etc/nginx/mime.types;\n"
-            f"    access_log {self.directory}/nginx-access.log;\n"
-            f"    client_body_temp_path {temp}/body;\n    proxy_temp_path {temp}/proxy;\n"
-            f"    fastcgi_temp_path {temp}/fastcgi;\n    uwsgi_temp_path {temp}/uwsgi;\n"
-            f"    scgi_temp_path {temp}/scgi;\n"
-            f"    include {site};\n"
-            "}\n"
-        )
-        return conf
+        return nginx_conf(self.directory, site)
+
+
+def nginx_conf(directory: Path, site: Path) -> Path:
+    """nginx's main file for `site`, run in the foreground as this user, all under `directory`."""
+    conf = directory / "nginx.conf"
+    temp = directory / "nginx-temp"
+    temp.mkdir(exist_ok=True)
+    # Run as root (CI, a trial box), nginx's workers would drop to `nobody` and could not
+    # read the private temporary folders; they stay this user instead.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(
+        f"{user}daemon off;\nworker_processes 1;\npid {directory}/nginx.pid;\n"
+        f"error_log {directory}/nginx-error.log warn;\n"
+        "events { worker_connections 4096; }\n"
+        "http {\n"
+        "    include /etc/nginx/mime.types;\n"
+        f"    access_log {directory}/nginx-access.log;\n"
+        f"    client_body_temp_path {temp}/body;\n    proxy_temp_path {temp}/proxy;\n"
+        f"    fastcgi_temp_path {temp}/fastcgi;\n    uwsgi_temp_path {temp}/uwsgi;\n"
+        f"    scgi_temp_path {temp}/scgi;\n"
+        f"    include {site};\n"
+        "}\n"
+    )
+    return conf
 
 
 def _wait_for(port: int, process: subprocess.Popen, name: str) -> None:

@@ -11,19 +11,27 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from accesslog.models import Door
-from cameras.models import Camera
 from maps.models import Building, Campus, District, Floor
 
 
+class FloorChoiceField(ModelChoiceField):
+    """Every campus has a "Main Building – 1st Floor": the campus tells them apart."""
+
+    def label_from_instance(self, floor: Floor) -> str:
+        return f"{floor.building.campus} › {floor.building.name} › {floor.name}"
+
+
 class PlacedAdmin(admin.ModelAdmin):
-    """For things placed on a floor plan: floors labelled with their building, read at once."""
+    """For things placed on a floor plan: floors labelled campus › building › floor, read at once."""
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
     ) -> ModelChoiceField | None:
         if db_field.name == "floor":
-            kwargs["queryset"] = Floor.objects.select_related("building")
+            kwargs["queryset"] = Floor.objects.select_related("building__campus").order_by(
+                "building__campus__name", "building__name", "level"
+            )
+            kwargs["form_class"] = FloorChoiceField
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -84,7 +92,7 @@ class CampusAdmin(admin.ModelAdmin):
 
     @admin.display(description="buildings", ordering="building_count")
     def building_count(self, campus: Campus) -> int:
-        return campus.building_count
+        return campus.building_count  # type: ignore[attr-defined]  # get_queryset annotates it
 
     @admin.display(description="Place the buildings")
     def site_plan_preview(self, campus: Campus) -> str:
@@ -95,7 +103,9 @@ class CampusAdmin(admin.ModelAdmin):
             "plan": plan,
             "prefixes": [{"prefix": "buildings", "x": "site_x", "y": "site_y"}],
         }
-        return plan_placement(config, help_text="Pick a building's row, then click the plan.")
+        return plan_placement(
+            config, help_text="Pick a building's row, then click the plan or drag its pin."
+        )
 
 
 @admin.register(Building)
@@ -106,36 +116,26 @@ class BuildingAdmin(admin.ModelAdmin):
     list_select_related = ["campus"]
 
 
-class CameraOnFloorInline(admin.TabularInline):
-    model = Camera
-    fk_name = "floor"
-    fields = ["name", "x", "y", "heading", "field_of_view"]
-    readonly_fields = ["name"]
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    verbose_name_plural = "cameras on this floor"
-
-    def has_add_permission(self, request: HttpRequest, obj: Floor | None = None) -> bool:
-        return False
-
-
-class DoorOnFloorInline(CameraOnFloorInline):
-    model = Door
-    fields = ["name", "x", "y"]
-    verbose_name_plural = "doors on this floor"
-
-
 @admin.register(Floor)
 class FloorAdmin(admin.ModelAdmin):
-    list_display = ["name", "building", "level", "plan_size"]
+    list_display = ["name", "campus", "building_name", "level", "plan_size"]
     list_filter = ["building__campus", "building"]
-    search_fields = ["name", "building__name"]
-    list_select_related = ["building"]
+    search_fields = ["name", "building__name", "building__campus__name"]
+    list_select_related = ["building__campus"]
+    ordering = ["building__campus__name", "building__name", "level"]
     autocomplete_fields = ["building"]
     readonly_fields = ["plan_width", "plan_height", "plan_preview"]
-    inlines = [CameraOnFloorInline, DoorOnFloorInline]
+    # cameras/admin.py and accesslog/admin.py add their rows (places import no devices).
+    inlines = []
     Media = PlanPlacementMedia
+
+    @admin.display(description="campus", ordering="building__campus__name")
+    def campus(self, floor: Floor) -> str:
+        return str(floor.building.campus)
+
+    @admin.display(description="building", ordering="building__name")
+    def building_name(self, floor: Floor) -> str:
+        return floor.building.name
 
     @admin.display(description="plan size")
     def plan_size(self, floor: Floor) -> str:
@@ -158,5 +158,5 @@ class FloorAdmin(admin.ModelAdmin):
         ]
         return plan_placement(
             {"plan": plan, "prefixes": prefixes},
-            help_text="Pick a camera's or door's row below, then click the plan.",
+            help_text="Pick a camera's or door's row below, then click the plan or drag its pin.",
         )

@@ -4,7 +4,6 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
 
 from maps.plans import (
     PLAN_EXTENSIONS,
@@ -12,11 +11,21 @@ from maps.plans import (
     plan_size,
     plan_upload_to,
     validate_plan,
+    validate_plan_labels,
 )
-from responder.capabilities import VIEWING, Capability
+from responder.core.access import scope_q
+from responder.core.capabilities import VIEWING, Capability
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
+
+
+# Text inside a plan's image shrinks with it (6 px on a phone); these names do not.
+LABELS_HELP = (
+    'Names the app draws over the plan, readable at any zoom: [{"text": "Room 101", '
+    '"x": 300, "y": 200, "width": 180}] in plan coordinates; with a width (the room\'s), '
+    "a name hides when it no longer fits."
+)
 
 
 class District(models.Model):
@@ -27,7 +36,7 @@ class District(models.Model):
 
 
 class CampusQuerySet(models.QuerySet):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> CampusQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> CampusQuerySet:
         return self.filter(id__in=Building.objects.visible_to(user).values("campus"))
 
 
@@ -38,6 +47,12 @@ class Campus(models.Model):
     site_plan = models.FileField(upload_to=plan_upload_to, validators=[validate_plan], blank=True)
     site_plan_width = models.PositiveIntegerField(null=True, editable=False)
     site_plan_height = models.PositiveIntegerField(null=True, editable=False)
+    labels = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_plan_labels],
+        help_text=LABELS_HELP,
+    )
 
     objects = CampusQuerySet.as_manager()
 
@@ -49,22 +64,23 @@ class Campus(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
+        self.labels = self.labels or []  # the admin's cleared box reads as None
         plan_sanitise(self.site_plan)
         self.site_plan_width, self.site_plan_height = _plan_size(self.site_plan)
         super().save(*args, **kwargs)
 
 
 class BuildingQuerySet(models.QuerySet):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> BuildingQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> BuildingQuerySet:
         """Buildings on the user's map: any grant over the place, or a camera they may see."""
-        from cameras.models import Camera
-        from responder.access import scope_q
-
         granted = scope_q(user, *Capability, building="id")
         if not granted:  # district-wide: Q() would vanish from the OR below
             return self.all()
-        cameras = Camera.objects.visible_to(user, *VIEWING)
-        return self.filter(granted | Q(id__in=cameras.values("building")))
+        # Camera.objects.visible_to's rule, read from the building through its cameras (a
+        # reverse relation: places import no devices). Grants without tags are in `granted`.
+        cameras = scope_q(user, *VIEWING, building="id", tags="cameras__tags")
+        # Through the tag join a building matches once per tag: select ids, not rows.
+        return self.filter(id__in=Building.objects.filter(granted | cameras).values("id"))
 
 
 class Building(models.Model):
@@ -97,6 +113,12 @@ class Floor(models.Model):
     )
     plan_width = models.PositiveIntegerField(null=True, editable=False)
     plan_height = models.PositiveIntegerField(null=True, editable=False)
+    labels = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_plan_labels],
+        help_text=LABELS_HELP,
+    )
 
     class Meta:
         ordering = ["building", "level"]
@@ -108,6 +130,7 @@ class Floor(models.Model):
         return f"{self.building} – {self.name}"
 
     def save(self, *args, **kwargs) -> None:
+        self.labels = self.labels or []  # the admin's cleared box reads as None
         plan_sanitise(self.plan)
         self.plan_width, self.plan_height = _plan_size(self.plan)
         super().save(*args, **kwargs)
@@ -128,7 +151,7 @@ class Placed(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.floor_id and self.floor.building_id != self.building_id:
+        if self.floor_id and self.floor and self.floor.building_id != self.building_id:
             raise ValidationError({"floor": "The floor must be in the same building."})
         if (self.x is None) != (self.y is None):
             raise ValidationError("Give both x and y, or neither.")

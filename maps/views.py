@@ -34,7 +34,8 @@ def plan(request: HttpRequest, name: str) -> FileResponse:
 
 def _may_see(request: HttpRequest, path: str) -> bool:
     user = request.user
-    if not (user.is_authenticated and user.is_active and user.is_verified()):
+    # is_verified: added to the user by django-otp's OTPMiddleware.
+    if not (user.is_authenticated and user.is_active and user.is_verified()):  # type: ignore[attr-defined]
         return False
     buildings = Building.objects.visible_to(user)
     return (

@@ -1,9 +1,9 @@
 from django.urls import path  # noqa: F401
 from rest_framework.routers import SimpleRouter
 
-from responder.api import Login, Logout, Me
-from responder.incidents_api import EmergencyGrantList, IncidentViewSet
-from responder.push_api import PushSubscriptions, VapidKey
+from responder.core.api import Login, Logout, Me
+from responder.incidents.api import EmergencyGrantList, IncidentCustody, IncidentViewSet
+from responder.push.api import PushSubscriptions, VapidKey
 
 incident_router = SimpleRouter()
 incident_router.register("incidents", IncidentViewSet, basename="incident")
@@ -13,6 +13,7 @@ urlpatterns: list = [
     path("auth/logout", Logout.as_view(), name="auth-logout"),
     path("auth/me", Me.as_view(), name="auth-me"),
     *incident_router.urls,
+    path("incidents/<int:pk>/custody", IncidentCustody.as_view(), name="incident-custody"),
     path("emergency-grants", EmergencyGrantList.as_view(), name="emergency-grants"),
     path("push/subscriptions", PushSubscriptions.as_view(), name="push-subscriptions"),
     path("push/vapid-key", VapidKey.as_view(), name="push-vapid-key"),

@@ -9,7 +9,7 @@ from channels.auth import AuthMiddleware  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
 
-from responder.consumers import AllowedOriginValidator  # noqa: E402
+from responder.alarms.consumers import AllowedOriginValidator  # noqa: E402
 from responder.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(

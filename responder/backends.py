@@ -1,8 +1,10 @@
+# Beside the settings, not in responder/core: every session stores this module's dotted
+# path (django.contrib.auth's BACKEND_SESSION_KEY), so moving it would sign everyone out.
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
-from responder.models import SignInState
+from responder.core.models import SignInState
 
 
 class LockoutModelBackend(ModelBackend):
@@ -19,7 +21,7 @@ class LockoutModelBackend(ModelBackend):
         username: str | None = None,
         password: str | None = None,
         **kwargs: object,
-    ) -> AbstractBaseUser | None:
+    ) -> User | None:
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is not None and SignInState.objects.locked().filter(user=user).exists():
             return None

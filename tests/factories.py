@@ -11,7 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accesslog.models import AccessSystem, Door, Event, SystemKind
 from cameras.models import Camera, Tag
 from maps.models import Building, Campus, District, Floor
-from responder.models import Grant
+from responder.core.models import Grant
 
 PASSWORD = "correct horse battery staple"
 PLAN_SVG = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 600"></svg>'

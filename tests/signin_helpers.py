@@ -8,7 +8,7 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responder.signin import enrolment_code_issue
+from responder.core.signin import enrolment_code_issue
 from tests.factories import PASSWORD, TOTPDeviceFactory, UserFactory
 
 LOGIN = "/api/v1/auth/login"

@@ -1,12 +1,16 @@
 """The Procfile's web process serves the seeded demo district, and stops cleanly."""
 
+import fcntl
 import io
 import json
 import os
+import re
+import select
 import signal
 import socket
 import subprocess
 import sys
+import termios
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +24,8 @@ from django.db import connection
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accesslog.models import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -122,3 +128,82 @@ def test_the_web_process_serves_the_demo_district_and_stops_cleanly(web):
     assert process.wait(timeout=30) in (0, -signal.SIGTERM)
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)  # nothing of its process group is left
+
+
+def read_until(fd: int, wanted: bytes, seconds: float) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while wanted not in seen:
+        assert time.monotonic() < deadline, f"never printed {wanted!r}:\n{seen.decode()}"
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the terminal closed: make ended
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def in_a_terminal(command: list[str], *, env: dict, cwd: Path) -> tuple[subprocess.Popen, int]:
+    """Start command as a terminal's foreground job, where Ctrl-C is the keyboard's."""
+    main, tty = os.openpty()
+
+    def control_the_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdin=tty, stdout=tty, stderr=tty,
+        start_new_session=True, preexec_fn=control_the_terminal,
+    )  # fmt: skip
+    os.close(tty)
+    return process, main
+
+
+def test_make_demo_sends_alarms_to_port_and_ctrl_c_stops_it_in_reverse_with_exit_0(
+    settings, tmp_path
+):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("seed_demo", stdout=io.StringIO())
+    port = free_port()
+    (tmp_path / "Makefile").write_text(
+        f"demo:\n\t{sys.executable} -m responder.demo.run web worker doors\n"
+    )
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DEMO_LOG_DIR": str(tmp_path / "logs"),
+        "PYTHONPATH": str(ROOT),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    env.pop("REDIS_URL", None)  # as on a fresh machine: the embedded Redis, stopped last
+    make, terminal = in_a_terminal(["make", "-s", "-C", str(tmp_path), "demo"], env=env, cwd=ROOT)
+    try:
+        shown = read_until(terminal, b"Ctrl-C stops everything", 120).decode()
+        assert f"Sign in at http://127.0.0.1:{port}/" in shown
+        assert "manage.py demo_codes" in shown
+        assert re.search(r"officer\s+\d{6}\s+password", shown)
+        assert "Traceback" not in shown  # the logs are in files, not on the screen
+
+        deadline = time.monotonic() + 90
+        while not Event.objects.exists():  # the door simulator reached this PORT's server
+            assert time.monotonic() < deadline, (tmp_path / "logs" / "doors.log").read_text()
+            time.sleep(0.5)
+
+        os.write(terminal, b"\x03")  # Ctrl-C, as typed
+        said = read_until(terminal, b"stopped redis", 90).decode()
+        assert make.wait(timeout=30) == 0
+    finally:
+        if make.poll() is None:  # a failed assert: stop it the way a user would
+            os.write(terminal, b"\x03")
+            make.wait(timeout=90)
+        os.close(terminal)
+
+    stops = re.findall(r"stopped (\w+)", said)
+    assert stops == ["doors", "worker", "web", "redis"]
+    for log in (tmp_path / "logs").iterdir():
+        assert "Traceback" not in log.read_text(), log.name

@@ -209,6 +209,16 @@ class Tally(Counter):
         return ", ".join(f"{count} {what}" for what, count in sorted(self.items())) or "nothing"
 
 
+# The service that stores an event and sets off its effects is above the devices
+# (responder.alarms.services.event_ingest): AlarmsConfig.ready registers it here.
+Ingest = Callable[..., tuple[Event, bool]]
+_ingest: list[Ingest] = []
+
+
+def ingest_register(ingest: Ingest) -> None:
+    _ingest[:] = [ingest]
+
+
 def event_feed(
     *,
     system: AccessSystem,
@@ -224,8 +234,6 @@ def event_feed(
     past the event (not repeated). Ingest also drops a source_event_id it has seen, so
     even a cursor restored from an older backup cannot double an alarm.
     """
-    from accesslog.services import event_ingest
-
     try:
         payload = build()
     except (KeyError, ValueError, TypeError) as exc:
@@ -240,7 +248,7 @@ def event_feed(
         return
     try:
         with transaction.atomic():
-            event, created = event_ingest(system=system, payload=payload)
+            event, created = _ingest[0](system=system, payload=payload)
             _cursor_move(system, position)
             if created:
                 health_event(system=system, occurred_at=event.occurred_at)

@@ -18,7 +18,7 @@ from accesslog.services import VendorDoor
 
 # Every polled system needs these; OnGuard also its OpenAccess Application-Id.
 NEEDED = ["LENELS2_URL", "LENELS2_USERNAME", "LENELS2_PASSWORD"]
-NEEDED_BY_KIND = {SystemKind.ONGUARD: ["LENELS2_APPLICATION_ID"]}
+NEEDED_BY_KIND: dict[str, list[str]] = {SystemKind.ONGUARD: ["LENELS2_APPLICATION_ID"]}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accesslog.models import AccessSystem, ConnectorHealth
-from responder import events
+from responder.core.announce import it_warn
 
 ERROR_WINDOW = timedelta(hours=1)
 
@@ -61,7 +61,7 @@ def health_silence_warn(*, system: AccessSystem, silent_for: float) -> bool:
         return False
     health.silence_warned_at = timezone.now()
     health.save(update_fields=["silence_warned_at", "updated_at"])
-    events.it_warn(
+    it_warn(
         kind="connector_silent",
         text=(
             f"{system.name}: no events for {silent_for:.0f} s although the controller "

@@ -13,6 +13,7 @@ time: serials repeat after a reset, the three together do not.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -164,6 +165,7 @@ def onguard_event_id(row: dict, *, tz: tzinfo) -> str:
 def logged_event_payload(row: dict, *, tz: tzinfo) -> dict | None:
     """The ingest payload of an Lnl_LoggedEvent, or None for a kind we do not map."""
     description, event_text = row.get("DESCRIPTION") or "", row.get("EVENTTEXT") or ""
+    event_type: EventType | None
     if row.get("DURESS") in (True, "true", "True", 1):
         event_type = EventType.DURESS
     else:
@@ -341,7 +343,7 @@ class OnGuardConnector:
                 position=self._position(panel, state),
                 tally=self.tally,
                 raw=row,
-                build=lambda row=row: logged_event_payload(row, tz=self.tz),
+                build=functools.partial(logged_event_payload, row, tz=self.tz),
             )
             new += 1
         if new:

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from bench.alarm_fanout.district import SLUG, Audience, Bench, bench_setup
-from bench.common import bench_services, calibration, wait_for_port
+from bench.common import bench_services, calibration, throwaway_vapid_key, wait_for_port
 from responder.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,8 +59,12 @@ def main() -> None:
             DB_CONN_MAX_AGE=os.environ.get("DB_CONN_MAX_AGE", "0"),
             # A pool instead, where psycopg's pool is installed: 100 -> 150 ingests/s.
             DB_POOL_SIZE=os.environ.get("DB_POOL_SIZE", "4" if pool_installed() else "0"),
-        ),
+            # Push on, as in a district: every alarm queues its push task (no worker runs).
+            VAPID_PRIVATE_KEY=os.environ.get("VAPID_PRIVATE_KEY") or throwaway_vapid_key(),
+        ) as redis,
     ):
+        if redis:  # the bench's own: other Redis servers on the machine are not counted
+            SERVERS[redis.pid] = "Redis"
         run(args, Path(tmp))
 
 
@@ -92,7 +96,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     )
     results = []
     try:
-        wait_for_port(*api_ports, *socket_ports, reference_port)
+        # A loaded machine takes its time to import Django in every process.
+        wait_for_port(*api_ports, *socket_ports, reference_port, seconds=180)
         poster = Poster(api_ports, bench.secret)
         for count in args.clients:
             urls = [f"ws://127.0.0.1:{port}/ws/events" for port in socket_ports]
@@ -112,7 +117,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         for process in [*daphnes, reference]:
             process.terminate()
         for process in [*daphnes, reference]:
-            process.wait(timeout=20)
+            process.wait(timeout=60)
     report(results, args)
 
 
@@ -239,7 +244,7 @@ def measure_district(count: int, urls: list[str], post, bench: Bench) -> list:
     school, the rest are spread over the schools, each seeing its own."""
     import random
 
-    from accesslog.management.commands.simulate_doors import simulated_event
+    from responder.demo.management.commands.simulate_doors import simulated_event
 
     dispatch = round(count * DISPATCH_SHARE)
     shares = [dispatch] + [
@@ -374,6 +379,8 @@ def cpu_seconds(clients: list[subprocess.Popen]) -> dict[str, float]:
 
 
 SERVERS: dict[int, str] = {}  # pid -> part, for the CPU figures
+# What a district's servers spend (the load clients and posting threads are the bench's).
+SERVER_PARTS = ("API (gunicorn)", "API (daphne)", "socket daphnes", "PostgreSQL", "Redis")
 
 
 def _part(pid: int, ppid: int, name: str, client_pids: set[int]) -> str | None:
@@ -384,10 +391,24 @@ def _part(pid: int, ppid: int, name: str, client_pids: set[int]) -> str | None:
     if ppid in SERVERS:  # gunicorn's workers
         return SERVERS[ppid]
     if name.startswith("postgres"):
-        return "PostgreSQL"
-    if name.startswith("redis"):
+        return "PostgreSQL" if _bench_database(pid) else None
+    if name.startswith("redis") and "Redis" not in SERVERS.values():
         return "Redis"
     return None
+
+
+def _bench_database(pid: int) -> bool:
+    """A backend of the bench's database, or one of the server's own processes (WAL
+    writer, checkpointer): not a backend of another database on a shared machine."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split()
+    except OSError:
+        return False
+    # A backend: "postgres: 15/main: <user> <database> <host(port)> <state>".
+    for index, word in enumerate(words):
+        if word == "[local]" or (word.endswith(")") and "(" in word):
+            return words[index - 1] == os.environ["DATABASE_URL"].rsplit("/", 1)[-1]
+    return True
 
 
 def stop_clients(
@@ -444,7 +465,8 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
     print(
         f"\nAPI {args.api_server} processes: {args.api_processes}, socket daphne processes: "
         f"{args.socket_processes}, database pool: {os.environ['DB_POOL_SIZE']}, "
-        f"load average: {os.getloadavg()[0]:.1f}\n"
+        f"load average: {os.getloadavg()[0]:.1f}, CPU calibration at the end: "
+        f"{calibration():.0f} ms (the machine's speed may move during a run)\n"
     )
     print(
         "| server | clients | phase | events | p50 ms | p95 ms | p99 ms | max ms | lost | doubled |"
@@ -461,6 +483,11 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
             )
             flood = r["phase"].removesuffix(" cpu").replace("cpu", "flood")
             extras.append(f"CPU ms per event, {flood} at {r['clients']} clients: {spent}")
+            server = sum(r["cpu"].get(part, 0.0) for part in SERVER_PARTS) / events * 1000
+            extras.append(
+                f"server's own CPU per event, {flood} at {r['clients']} clients "
+                f"(API, socket daphnes, PostgreSQL, Redis): {server:.1f} ms"
+            )
             continue
         if r["phase"] == "rss":
             extras.append(

@@ -156,7 +156,9 @@ async def main(args: argparse.Namespace) -> None:
     clients = []
     for index in range(args.count):
         url = args.urls[index % len(args.urls)]
-        clients.append(await connect(url, args.origin, args.cookie, args.resume))
+        # The PWA's own origin: the server closes sockets from any other with 4403.
+        origin = args.origin or f"http://{urlparse(url).netloc}"
+        clients.append(await connect(url, origin, args.cookie, args.resume))
         if index % 50 == 49:
             await asyncio.sleep(0.05)  # don't overrun the listen backlog
     await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients)), 120)
@@ -187,7 +189,7 @@ async def received(clients: list[Client], last: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, required=True)
-    parser.add_argument("--origin", default="http://127.0.0.1")
+    parser.add_argument("--origin", help="default: the socket URL's own")
     parser.add_argument("--cookie", default="")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("urls", nargs="+")

@@ -76,8 +76,8 @@ def _audience(username: str, *, building: object | None) -> Audience:
     from django_otp import DEVICE_ID_SESSION_KEY
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from responder.middleware import SIGNED_IN_AT
-    from responder.models import Grant
+    from responder.core.middleware import SIGNED_IN_AT
+    from responder.core.models import Grant
 
     user, _ = User.objects.get_or_create(username=username)
     Grant.objects.get_or_create(user=user, building=building, capabilities=["alarms"])

@@ -29,9 +29,9 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from accesslog.management.commands.simulate_doors import simulated_event  # noqa: E402
 from accesslog.models import AccessSystem, Door, Event, SystemKind  # noqa: E402
 from maps.models import Building  # noqa: E402
+from responder.demo.management.commands.simulate_doors import simulated_event  # noqa: E402
 
 settings.ALLOWED_HOSTS = ["*"]
 settings.ROOT_URLCONF = "bench.ingest.urls"

@@ -238,7 +238,7 @@ def phase_http(work: Path, trials: int) -> dict:
     import django
 
     django.setup()
-    from cameras.redis import redis_client
+    from responder.core.redis import redis_client
     from tests.factories import PASSWORD, CameraFactory, GrantFactory, UserFactory
     from tests.signin_helpers import code_for, usable_device
 

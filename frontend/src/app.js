@@ -7,6 +7,7 @@ import { pushForget } from "./push.js";
 import { keepAlive } from "./session.js";
 import { startShell } from "./shell.js";
 import { signInScreen } from "./signin.js";
+import { themeApply } from "./theme.js";
 import { cachePlans, registerWorker, updateBanner } from "./updates.js";
 
 const root = document.getElementById("app");
@@ -15,8 +16,11 @@ let shell = null;
 let leaving = null;
 let pendingEvent = takeEventFromUrl();
 
+themeApply(); // before anything is drawn: no flash of the other theme
+
 whenSessionLost((reason) => signedOut(reason));
 window.addEventListener("online", refresh);
+window.addEventListener("responder:link-up", refresh);
 registerWorker({
   isBusy: () => Boolean(shell && shell.busy()),
   onOpenEvent: openEvent,

@@ -56,8 +56,13 @@ export function forgetDevice() {
   return forgetting;
 }
 
+// The device's own settings, not the user's traces: they stay (the theme of a dark patrol car).
+const DEVICE_SETTINGS = ["responder.theme"];
+
 async function forgetAll() {
+  const settings = DEVICE_SETTINGS.map((key) => [key, localStorage.getItem(key)]);
   localStorage.clear();
+  for (const [key, value] of settings) if (value !== null) localStorage.setItem(key, value);
   sessionStorage.clear();
   await Promise.all([pushForget().catch(() => {}), dropCaches(), dropDatabases()]);
 }

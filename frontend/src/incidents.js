@@ -3,6 +3,7 @@
 // belongs to an incident ("responder:incident" on window), and now and then while shown.
 import { api, ApiError } from "./api.js";
 import { ago, h, mount } from "./dom.js";
+import { EVENT_KINDS } from "./words.js";
 
 const REFRESH_EVERY = 60000;
 const CAPABILITIES = { live: "live video", recorded: "recordings", export: "clip export", alarms: "door alarms" };
@@ -15,16 +16,17 @@ const ENTRY_LABELS = {
   grant_started: "Emergency access started",
   grant_ended: "Emergency access ended",
 };
-const EVENT_LABELS = { door_forced: "Door forced", door_held: "Door held open", duress: "Duress", tamper: "Tamper" };
 
 export function incidentsPanel(ctx, panel) {
   const status = h("p.feed-note.incidents-status", { role: "status" });
   const list = h("div.incidents", { "aria-live": "polite" });
   const grants = h("div.grants");
+  const runs = (ctx.me.capabilities || []).includes("incidents");
   mount(
     panel,
     h("h2", {}, "Incidents"),
     status,
+    runs ? openForm(ctx, () => refresh()) : null,
     list,
     h("section.grant-list", { "aria-labelledby": "grants-heading" }, h("h3", { id: "grants-heading" }, "Your emergency access"), grants),
   );
@@ -51,7 +53,7 @@ export function incidentsPanel(ctx, panel) {
       const [open, held] = await Promise.all([api("incidents/"), api("emergency-grants")]);
       const details = await Promise.all(open.map((incident) => api(`incidents/${incident.id}/`)));
       const typing = notesBeingWritten(list);
-      mount(list, details.length ? details.map((incident) => card(ctx, incident, held, refresh)) : h("p.empty", {}, "No open incidents."));
+      mount(list, details.length ? details.map((incident) => card(ctx, incident, held, refresh, runs)) : h("p.empty", {}, "No open incidents."));
       typing.restore(list);
       ctx.badge("incidents", details.length);
       mount(grants, held.length ? h("ul.plain", {}, held.map((grant) => grantLine(ctx, grant))) : h("p.empty", {}, "None in the last 30 days."));
@@ -84,7 +86,7 @@ export function incidentsPanel(ctx, panel) {
   };
 }
 
-function card(ctx, incident, held, refresh) {
+function card(ctx, incident, held, refresh, runs) {
   const campus = ctx.tree.find((c) => c.id === incident.campus);
   const mine = held.filter((grant) => grant.incident === incident.id);
   const cameras = incidentCameras(incident);
@@ -99,6 +101,7 @@ function card(ctx, incident, held, refresh) {
       `${campus ? campus.name : "Campus"} · opened ${ago(incident.opened_at)}`,
       incident.opened_by ? ` by ${incident.opened_by}` : " by an alarm rule",
       incident.responders.length ? ` · responders: ${incident.responders.join(", ")}` : "",
+      incident.responder_group_names?.length ? ` · access for: ${incident.responder_group_names.join(", ")}` : "",
     ),
     mine.length
       ? h("p.grant-banner", {}, h("strong", {}, "Emergency access: "), mine.map((grant) => grantText(grant)).join(" "))
@@ -107,16 +110,128 @@ function card(ctx, incident, held, refresh) {
       ? h(
           "div.cameras",
           { role: "group", "aria-label": "Cameras" },
+          // Up to four of them at once, each at the low profile (live.js openGrid).
+          cameras.length > 1
+            ? h("button.primary", { type: "button", onclick: () => ctx.openGrid(cameras.slice(0, 4), { title: `Live: ${incident.title}` }) }, "Watch side by side")
+            : null,
           cameras.map((id) => {
             const name = ctx.cameras(id)?.name || `Camera ${id}`;
             return h("button.camera", { type: "button", "aria-label": `Camera ${name}`, onclick: () => ctx.openCamera(id) }, "▶ ", name);
           }),
+          // Recorded playback of the incident's cameras from a minute before it opened.
+          ctx.me.capabilities?.includes("recorded")
+            ? h("button", { type: "button", onclick: () => ctx.openPlayback({ cameras, start: new Date(new Date(incident.opened_at).getTime() - 60000), title: incident.title }) }, "Recordings")
+            : null,
+          ctx.me.capabilities?.includes("export") ? exportButton(ctx, incident, cameras) : null,
         )
       : null,
     h("h4", {}, "Timeline"),
     h("ol.timeline", {}, incident.timeline.map((entry) => timelineEntry(ctx, entry))),
     noteForm(incident, refresh),
+    runs ? closeButton(incident, refresh) : null,
   );
+}
+
+// Evidence of the incident: its cameras from 10 min before it opened (what its hold keeps)
+// to now, at most the 240 min one export covers.
+function exportButton(ctx, incident, cameras) {
+  const start = new Date(new Date(incident.opened_at).getTime() - 10 * 60000);
+  const end = new Date(Math.min(Date.now(), start.getTime() + 240 * 60000));
+  return h(
+    "button",
+    { type: "button", "aria-label": `Export: ${incident.title}`, onclick: () => ctx.openExport({ cameras, start, end, incident: incident.id, title: incident.title }) },
+    "Export",
+  );
+}
+
+// Those who run incidents open one by hand (an alarm rule opens the others), naming the
+// responder roles that get emergency access (all offered ones at first: police arriving
+// without cameras is the costlier mistake); who the server says may not, learns why in
+// its own words.
+function openForm(ctx, refresh) {
+  const campuses = ctx.tree.map((campus) => h("option", { value: campus.id }, campus.name));
+  const campus = h("select", { name: "campus", required: true }, campuses);
+  const title = h("input", { name: "title", required: true, maxlength: "200", placeholder: "What is happening" });
+  const hours = h("input", { name: "grant_hours", type: "number", min: "1", value: "4", required: true, inputmode: "numeric" });
+  const groups = h("div.group-choices", {}, h("p.empty", {}, "Loading…"));
+  const message = h("p.form-message", { role: "status" });
+  let offered = null;
+  async function loadGroups() {
+    if (offered) return;
+    try {
+      offered = await api("incidents/responder-groups/");
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      mount(groups, h("p.empty", {}, error.status === 0 ? "No connection: the responder roles could not be loaded." : error.message));
+      return;
+    }
+    mount(
+      groups,
+      offered.length
+        ? offered.map((group) => h("label.check", {}, h("input", { type: "checkbox", name: "responder_groups", value: String(group.id), checked: true }), h("span", {}, group.name)))
+        : h("p.empty", {}, "No responder role you may name: the incident gives no emergency access."),
+    );
+  }
+  const form = h(
+    "form.open-incident",
+    {
+      onsubmit: async (submit) => {
+        submit.preventDefault();
+        const body = {
+          campus: Number(campus.value),
+          title: title.value.trim(),
+          grant_hours: Number(hours.value),
+          responder_groups: [...groups.querySelectorAll("input:checked")].map((box) => Number(box.value)),
+        };
+        if (!body.title) return;
+        message.textContent = "Opening…";
+        try {
+          await api("incidents/", { method: "POST", body });
+          title.value = "";
+          message.textContent = "Opened.";
+          form.closest("details").open = false;
+          refresh();
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          message.textContent = error.status === 0 ? "Not opened: no connection." : `Not opened: ${error.message}`;
+        }
+      },
+    },
+    h("label", {}, h("span", {}, "Campus"), campus),
+    h("label", {}, h("span", {}, "Title"), title),
+    h("fieldset.groups", {}, h("legend", {}, "Emergency access for"), groups),
+    h("label", {}, h("span", {}, "Access ends after (hours)"), hours),
+    h("button.primary", { type: "submit" }, "Open incident"),
+    message,
+  );
+  const box = h("details.open-incident-box", {}, h("summary", {}, "Open an incident"), form);
+  box.addEventListener("toggle", () => box.open && loadGroups());
+  return box;
+}
+
+function closeButton(incident, refresh) {
+  const message = h("span.form-message", { role: "status" });
+  const button = h(
+    "button.close-incident",
+    {
+      type: "button",
+      "aria-label": `Close incident: ${incident.title}`,
+      onclick: async () => {
+        if (!confirm(`Close "${incident.title}"? Its emergency access ends now.`)) return;
+        button.disabled = true;
+        try {
+          await api(`incidents/${incident.id}/close/`, { method: "POST" });
+          refresh();
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          button.disabled = false;
+          message.textContent = error.status === 0 ? "Not closed: no connection." : `Not closed: ${error.message}`;
+        }
+      },
+    },
+    "Close incident",
+  );
+  return h("div.actions", {}, button, message);
 }
 
 // The list is drawn again on every change (a frame, a refresh): a note half written, and the
@@ -155,7 +270,7 @@ function incidentCameras(incident) {
 function timelineEntry(ctx, entry) {
   const event = entry.event;
   const text = event
-    ? `${EVENT_LABELS[event.type] || event.type.replaceAll("_", " ")} at ${event.door ? event.door.name : "an unmapped door"}`
+    ? `${EVENT_KINDS[event.type] || event.type.replaceAll("_", " ")} at ${event.door ? event.door.name : "an unmapped door"}`
     : entry.text;
   return h(
     `li.entry.entry-${entry.kind}`,

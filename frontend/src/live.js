@@ -13,6 +13,7 @@ const SLOW_TYPES = new Set(["slow-2g", "2g", "3g"]);
 // Below this the medium profile (300 kbit/s) would not keep up with room to spare.
 const SLOW_BITS = 1_000_000;
 const CHOSEN = "responder.profile";
+const GRID_MAX = 4;
 const MEASURED = "responder.throughput";
 const STATES = {
   starting: "Starting…",
@@ -27,11 +28,122 @@ export function openLive(ctx, cameraId, panel) {
   return { close: () => view.close() };
 }
 
+// Up to four cameras side by side (the nearest of a door, an alarm, an incident), each at
+// the low profile (4 × 150 kbit/s fits a weak link); a tile opens its camera alone, and
+// the grid goes full screen (landscape on a phone that allows it).
+export function openGrid(ctx, cameraIds, panel, { title = "Cameras side by side", onSingle } = {}) {
+  const ids = [...new Set(cameraIds.map(Number))].slice(0, GRID_MAX);
+  const tiles = ids.map((id) => h("div.grid-tile", { "data-camera": String(id) }));
+  const box = h(`div.grid.grid-${ids.length}`, {}, tiles);
+  mount(
+    panel,
+    h(
+      "div.grid-view",
+      {},
+      h(
+        "header.live-head",
+        {},
+        h("h2", {}, title),
+        fullScreenButton(panel),
+        h("button.close", { type: "button", onclick: () => (panel.close ? panel.close() : close()) }, "Close"),
+      ),
+      box,
+    ),
+  );
+  const views = ids.map((id, i) => new LiveView(ctx, id, tiles[i], { profile: "low", tile: true, onOpen: onSingle && (() => onSingle(id)) }));
+  for (const view of views) view.start();
+  function close() {
+    for (const view of views) view.close();
+    fullScreenLeave(panel);
+  }
+  return { close, views };
+}
+
+// Full screen for a camera or the grid: the browser's (the bars go), or where it has none
+// for elements (iPhone Safari) or refuses, the sheet over the whole viewport (.full).
+function fullScreenButton(sheet) {
+  const button = h("button.fullscreen", { type: "button", "aria-pressed": "false" }, "Full screen");
+  const shown = () => {
+    const on = document.fullscreenElement === sheet || sheet.classList.contains("full");
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = on ? "Exit full screen" : "Full screen";
+  };
+  button.addEventListener("click", async () => {
+    await fullScreenToggle(sheet);
+    shown();
+  });
+  document.addEventListener("fullscreenchange", shown);
+  sheet.addEventListener("close", () => document.removeEventListener("fullscreenchange", shown));
+  return button;
+}
+
+async function fullScreenToggle(sheet) {
+  if (document.fullscreenElement || sheet.classList.contains("full")) return fullScreenLeave(sheet);
+  if (document.fullscreenEnabled && sheet.requestFullscreen) {
+    try {
+      await sheet.requestFullscreen({ navigationUI: "hide" });
+      // Phones turn the picture sideways where the browser allows it (installed PWAs, Android).
+      await screen.orientation?.lock?.("landscape").catch(() => {});
+      return;
+    } catch {
+      // Refused: the viewport below is the next best thing.
+    }
+  }
+  sheet.classList.add("full");
+}
+
+function fullScreenLeave(sheet) {
+  sheet?.classList.remove("full");
+  if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+}
+
+// Two fingers on a single camera zoom and pan its picture; a double tap goes back.
+function pinchZoom(box, video) {
+  const pointers = new Map();
+  let scale = 1;
+  let shift = { x: 0, y: 0 };
+  let start = null;
+  const apply = () => {
+    video.style.transform = scale === 1 ? "" : `translate(${shift.x}px, ${shift.y}px) scale(${scale})`;
+    box.dataset.zoom = scale.toFixed(2);
+  };
+  const spread = () => {
+    const [a, b] = [...pointers.values()];
+    return { d: Math.hypot(a.x - b.x, a.y - b.y), x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
+  };
+  box.addEventListener("pointerdown", (e) => {
+    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (pointers.size === 2) start = { ...spread(), scale, shift: { ...shift } };
+  });
+  box.addEventListener("pointermove", (e) => {
+    if (!pointers.has(e.pointerId)) return;
+    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (pointers.size !== 2 || !start) return;
+    const now = spread();
+    scale = Math.min(4, Math.max(1, (start.scale * now.d) / (start.d || 1)));
+    shift = scale === 1 ? { x: 0, y: 0 } : { x: start.shift.x + now.x - start.x, y: start.shift.y + now.y - start.y };
+    apply();
+  });
+  const lift = (e) => {
+    pointers.delete(e.pointerId);
+    if (pointers.size < 2) start = null;
+  };
+  box.addEventListener("pointerup", lift);
+  box.addEventListener("pointercancel", lift);
+  box.addEventListener("dblclick", () => {
+    scale = 1;
+    shift = { x: 0, y: 0 };
+    apply();
+  });
+}
+
 class LiveView {
-  constructor(ctx, cameraId, panel) {
+  constructor(ctx, cameraId, panel, { profile, tile = false, onOpen } = {}) {
     this.cameraId = cameraId;
     this.camera = ctx.cameras(cameraId);
-    this.profile = sessionStorage.getItem(CHOSEN) || (linkIsSlow() ? "low" : "medium");
+    this.panel = panel;
+    this.tile = tile;
+    this.profile = profile || sessionStorage.getItem(CHOSEN) || (linkIsSlow() ? "low" : "medium");
     this.closed = false;
     this.attempt = 0;
     this.video = h("video", { muted: true, playsinline: true, autoplay: true, "aria-label": "Live video" });
@@ -47,22 +159,34 @@ class LiveView {
       ),
     );
     const name = this.camera ? this.camera.name : `Camera ${cameraId}`;
-    mount(
-      panel,
-      h(
-        "div.live",
-        {},
+    const videoBox = h("div.video-box", {}, this.video);
+    if (tile) {
+      mount(
+        panel,
+        videoBox,
+        h("div.tile-bar", {}, onOpen ? h("button.tile-name", { type: "button", onclick: onOpen, "aria-label": `Open ${name} alone` }, name) : h("span.tile-name", {}, name), this.state),
+      );
+    } else {
+      pinchZoom(videoBox, this.video);
+      mount(
+        panel,
         h(
-          "header.live-head",
+          "div.live",
           {},
-          h("h2", {}, name),
-          h("button.close", { type: "button", onclick: () => (panel.close ? panel.close() : this.close()) }, "Close"),
+          h(
+            "header.live-head",
+            {},
+            h("h2", {}, name),
+            fullScreenButton(panel),
+            ctx.me?.capabilities?.includes("recorded") ? h("button.quiet", { type: "button", onclick: () => ctx.openPlayback({ cameras: [cameraId] }) }, "Recordings") : null,
+            h("button.close", { type: "button", onclick: () => (panel.close ? panel.close() : this.close()) }, "Close"),
+          ),
+          videoBox,
+          h("div.live-bar", {}, this.state, this.detail, this.behind),
+          h("div.profiles", { role: "group", "aria-labelledby": `quality-${cameraId}` }, h("span.profiles-label", { id: `quality-${cameraId}` }, "Quality"), this.buttons),
         ),
-        h("div.video-box", {}, this.video),
-        h("div.live-bar", {}, this.state, this.detail, this.behind),
-        h("div.profiles", { role: "group", "aria-labelledby": `quality-${cameraId}` }, h("span.profiles-label", { id: `quality-${cameraId}` }, "Quality"), this.buttons),
-      ),
-    );
+      );
+    }
     this.video.addEventListener("playing", () => this.show("live"));
     this.video.addEventListener("waiting", () => this.stateName === "live" && this.show("reconnecting"));
     this.ticker = setInterval(() => this.tick(), 1000);
@@ -227,6 +351,7 @@ class LiveView {
 
   close() {
     this.closed = true;
+    if (!this.tile) fullScreenLeave(this.panel);
     clearTimeout(this.retry);
     clearInterval(this.ticker);
     window.removeEventListener("responder:camera", this.onCamera);

@@ -3,6 +3,8 @@
 import { api, ApiError } from "./api.js";
 import { h, mount } from "./dom.js";
 
+const NOT_SET_UP = "Notifications are not set up on this server. District IT can turn them on.";
+
 export function notificationsPanel(ctx, panel) {
   const status = h("p.push-status", { role: "status" }, "Checking this device…");
   const actions = h("div.actions");
@@ -39,13 +41,15 @@ export function notificationsPanel(ctx, panel) {
       }
       return say("This device receives alarm notifications.", button("Turn off notifications", turnOff));
     }
+    // A server without a push key (404) offers nothing to turn on: said plainly, no button.
+    if ((await vapidKey().catch(() => "")) === null) return say(NOT_SET_UP);
     say("This device does not receive notifications.", button("Turn on notifications", turnOn, "primary"));
   }
 
   async function turnOn() {
     try {
       const key = await vapidKey();
-      if (!key) return say("Notifications are not set up on this server.");
+      if (!key) return say(NOT_SET_UP);
       if ((await Notification.requestPermission()) !== "granted") return show();
       const registration = await navigator.serviceWorker.ready;
       const subscription = await registration.pushManager.subscribe({
@@ -115,9 +119,19 @@ function button(label, onclick, kind = "") {
   return h(`button${kind ? `.${kind}` : ""}`, { type: "button", onclick }, label);
 }
 
+// The browser's own text ("Registration failed - push service error") means nothing to an
+// officer: each kind of refusal said plainly, with what to do next.
+const BROWSER_TROUBLE = {
+  NotAllowedError: "Notifications are not allowed for Responder on this device. Allow them in the browser's site settings, then try again.",
+  AbortError: "The browser could not reach its notification service. Check the connection and try again in a moment.",
+  InvalidStateError: "The browser is busy with another notification request. Close other Responder tabs and try again.",
+  NotSupportedError: "This browser cannot receive notifications here. On an iPhone or iPad, add Responder to the home screen first.",
+  InvalidAccessError: "The server's notification key changed. Reload Responder and try again.",
+};
+
 function trouble(error) {
-  if (error instanceof ApiError) return error.status === 0 ? "No connection to the server." : error.message;
-  return `The browser refused: ${error.message || error.name}.`;
+  if (error instanceof ApiError) return error.status === 0 ? "No connection to the server. Try again once back online." : error.message;
+  return BROWSER_TROUBLE[error?.name] || "Notifications could not be turned on in this browser. Try again, or ask district IT.";
 }
 
 // The VAPID key comes base64url-encoded; the Push API wants its bytes.

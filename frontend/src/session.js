@@ -1,5 +1,5 @@
 // Keeps the session alive while someone uses the app. The server ends a session after 30
-// idle minutes, and only HTTP requests renew it (responder/middleware.py, SESSION_SAVE_EVERY_
+// idle minutes, and only HTTP requests renew it (responder/core/middleware.py, SESSION_SAVE_EVERY_
 // REQUEST); the alarm socket does not. So while the app is visible and was touched since
 // the last request, a light GET auth/me renews it every few minutes. An app nobody touches
 // still times out on the server's clock, as the district's policy means it to: a tablet

@@ -39,6 +39,7 @@ export function signInScreen(root, { onSignedIn, notice }) {
     message,
     h("button.primary", { type: "submit" }, "Sign in"),
     firstTime,
+    soundExplained(),
   );
   mount(root, h("main.center", {}, form));
   form.username.focus();
@@ -112,5 +113,16 @@ function showBackupCodes(root, codes, done) {
         h("button.primary", { onclick: done }, "I have kept them"),
       ),
     ),
+  );
+}
+
+// Said here, where the user touches the page anyway: browsers let a page sound only after
+// a touch, and signing in is that touch; after a reload the app asks for one with a button.
+function soundExplained() {
+  return h(
+    "p.sound-note",
+    {},
+    "Alarms cover the screen, sound and vibrate on this device until someone acknowledges them or you dismiss them. " +
+      "Browsers allow sound only after you touch the page: signing in does that; after a reload, Responder asks you to tap once.",
   );
 }

@@ -1,4 +1,4 @@
-// Web push (appended to sw.js by build.mjs). Messages (responder/push.py):
+// Web push (appended to sw.js by build.mjs). Messages (responder/push/services.py):
 //   {type: "event", seq, event, title, camera?}, {type: "summary", door, count, latest, title},
 //   {type: "incident", incident, title}.
 // One notification per door (its tag): a newer alarm at the same door replaces the older.

@@ -5,8 +5,9 @@
 //  - API GETs: network first; offline, the last answer, marked X-Responder-Cached-At, kept
 //    per user (the page names whose answers it asks for) and dropped when the page says forget.
 //  - Never cached: events and the socket (an alarm must never be stale), live video
-//    (playlists, segments) and snapshots (a still that looks live would mislead), and who is
-//    signed in (auth/): a cached "yes" would outlive the session.
+//    (playlists, segments) and snapshots (a still that looks live would mislead), who is
+//    signed in (auth/): a cached "yes" would outlive the session, and evidence (a build's
+//    progress, short-lived download links, zips of gigabytes).
 const VERSION = "__VERSION__";
 const PRECACHE = __PRECACHE__;
 const SHELL_CACHE = `responder-shell-${VERSION}`;
@@ -18,6 +19,7 @@ const NEVER_CACHED = [
   /^\/api\/v1\/events\//,
   /^\/api\/v1\/cameras\/\d+\/(live|snapshot)/,
   /^\/api\/v1\/(auth|push)\//,
+  /^\/api\/v1\/evidence\//, // a build's progress and its download links (minutes) are only true now
   /\.(m3u8|ts|m4s|mp4)$/,
 ];
 // Bumped at each forget: an answer that was on its way then is not stored after it.

@@ -14,8 +14,8 @@ from accesslog.connectors.http import Endpoint
 from accesslog.connectors.netbox import NetBoxClient, NetBoxConnector
 from accesslog.connectors.xmlstream import NetBoxDocuments
 from accesslog.models import ConnectorCursor, ConnectorHealth, Event, SystemKind
-from responder.celery import quick_redis
-from responder.events import channel
+from responder.core.announce import channel
+from responder.core.redis import quick_redis
 from tests.accesslog.connector_helpers import CHICAGO, run, served
 from tests.accesslog.fakes.netbox import FakeNetBox
 from tests.factories import AccessSystemFactory, DoorFactory

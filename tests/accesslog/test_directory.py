@@ -4,9 +4,9 @@ import pytest
 
 from accesslog import directory
 from accesslog.models import Door
-from accesslog.services import event_ingest
+from responder.alarms.services import event_ingest
+from responder.core.models import Incident, IncidentRule
 from responder.embedded_redis import free_port
-from responder.models import Incident, IncidentRule
 from tests.accesslog.ingest_helpers import event_json, post_event
 from tests.factories import AccessSystemFactory, BuildingFactory, DoorFactory
 

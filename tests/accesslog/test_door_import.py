@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accesslog.models import Door, Event, SystemKind
-from responder.models import AuditEntry
+from responder.core.models import AuditEntry
 from tests.accesslog.connector_helpers import served
 from tests.accesslog.fakes.netbox import FakeNetBox
 from tests.accesslog.fakes.onguard import FakeOnGuard

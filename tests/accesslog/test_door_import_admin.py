@@ -13,7 +13,7 @@ from django.contrib.auth.models import Permission
 from accesslog.connectors.clients import connection_from_env, door_list
 from accesslog.door_import import door_plan
 from accesslog.models import Door, Event, SystemKind
-from responder.models import AuditEntry
+from responder.core.models import AuditEntry
 from tests.accesslog.connector_helpers import served
 from tests.accesslog.fakes.netbox import FakeNetBox
 from tests.accesslog.fakes.onguard import FakeOnGuard

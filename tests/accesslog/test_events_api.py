@@ -4,7 +4,8 @@ from django.test.utils import CaptureQueriesContext
 
 from accesslog.api import PAGE_MAX
 from accesslog.models import EventAck
-from accesslog.services import event_ingest
+from responder.alarms.services import event_ingest
+from responder.core.models import AuditEntry
 from tests.accesslog.ingest_helpers import event_json
 from tests.factories import (
     AccessSystemFactory,
@@ -128,6 +129,23 @@ def test_acknowledging_an_event_outside_the_scope_is_404(client, door):
 
     assert client.post(f"/api/v1/events/{event.id}/ack").status_code == 404
     assert not EventAck.objects.exists()
+    assert not AuditEntry.objects.filter(action="event.acknowledged").exists()
+
+
+def test_each_acknowledgement_is_audited_with_who_what_and_from_where(client, door):
+    event = ingest(door)[0]
+    user = officer(client, door.building)
+
+    client.post(f"/api/v1/events/{event.id}/ack", REMOTE_ADDR="10.1.2.3")
+    client.post(f"/api/v1/events/{event.id}/ack", REMOTE_ADDR="10.1.2.3")
+
+    rows = AuditEntry.objects.filter(action="event.acknowledged").order_by("id")
+    assert [(r.user, r.object_id, r.details["first"]) for r in rows] == [
+        (user, str(event.id), True),
+        (user, str(event.id), False),
+    ]
+    assert rows[0].details["seq"] == event.seq and rows[0].details["door"] == door.id
+    assert rows[0].ip == "10.1.2.3"
 
 
 def test_events_of_unmapped_doors_are_shown_to_district_it_only(client, door):

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from accesslog.api import EventIngest
 from accesslog.models import Event, Severity
 from accesslog.signatures import HEADER, sign
+from responder.alarms.api import EventIngest
 from tests.accesslog.ingest_helpers import event_json, now, post_event
 from tests.factories import AccessSystemFactory, DoorFactory
 

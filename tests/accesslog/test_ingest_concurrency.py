@@ -8,9 +8,9 @@ from django.db import connection, transaction
 from django.test import Client
 
 from accesslog.models import Event
-from accesslog.services import event_ingest
-from responder.incidents import EntryKind
-from responder.models import Incident, IncidentEntry, IncidentRule
+from responder.alarms.services import event_ingest
+from responder.core.models import Incident, IncidentEntry, IncidentRule
+from responder.incidents.services import EntryKind
 from tests.accesslog.ingest_helpers import event_json, post_event
 from tests.factories import AccessSystemFactory, BuildingFactory, DoorFactory
 

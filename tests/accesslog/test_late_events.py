@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from accesslog.models import Event
-from responder.celery import quick_redis
-from responder.models import Incident, IncidentRule, PendingPush
+from responder.core.models import Incident, IncidentRule, PendingPush
+from responder.core.redis import quick_redis
 from tests.accesslog.ingest_helpers import event_json, post_event
 from tests.factories import (
     AccessSystemFactory,

@@ -4,8 +4,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from accesslog.management.commands.simulate_doors import simulated_event
 from accesslog.models import Event, EventType
+from responder.demo.management.commands.simulate_doors import simulated_event
 from tests.factories import AccessSystemFactory, DoorFactory
 
 

@@ -8,6 +8,7 @@ daphne and worker processes see it, and it is flushed after each test.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.utils import timezone
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -33,8 +35,8 @@ from playwright.sync_api import (
 
 from accesslog.models import Door
 from accesslog.signatures import HEADER, sign
-from cameras.redis import redis_client
-from cameras.simulate import simulator_running
+from responder.core.redis import redis_client
+from responder.demo.simulate import simulator_running
 from responder.embedded_redis import free_port
 from tests.factories import (
     PASSWORD,
@@ -47,6 +49,7 @@ from tests.factories import (
     GrantFactory,
     UserFactory,
 )
+from tests.recording.playback_helpers import recording_make
 from tests.servers import database_url
 from tests.signin_helpers import code_for, usable_device
 
@@ -73,6 +76,8 @@ VIEWPORTS = {
     "tablet": {"viewport": {"width": 1280, "height": 800}},
 }
 SECRET = "browser-tests-webhook-secret"
+# The alarm feed's socket, with or without the `?after=N` it resumes with.
+FEED_SOCKET = re.compile(r"/ws/events(\?|$)")
 # Every page waits this long at most for what it expects (the machine is shared and slow).
 expect.set_options(timeout=15_000)
 
@@ -135,6 +140,10 @@ def stack_env(django_db_setup, stack_dir) -> dict[str, str]:
         "REDIS_URL": settings.REDIS_URL,
         "MEDIA_ROOT": str(stack_dir / "media"),
         "LIVE_ROOT": str(stack_dir / "live"),
+        "RECORDINGS_ROOT": str(stack_dir / "recordings"),
+        # Evidence zips and the development signing key: this run's, not the checkout's.
+        "EVIDENCE_ROOT": str(stack_dir / "evidence"),
+        "EVIDENCE_DEV_KEY_DIR": str(stack_dir / "keys"),
         "LIVE_IDLE_SECONDS": "5",
         "CAMERA_TIMEOUT": "5",
         "LIVE_START_TIMEOUT": "20",
@@ -195,7 +204,7 @@ def live_url(stack_env, stack_dir, video_worker) -> Iterator[str]:
 
 @pytest.fixture(scope="package")
 def camera_url() -> Iterator[str]:
-    """A simulated camera server (cameras/simulate.py); a camera's stream URL points here."""
+    """A simulated camera server (responder/demo/simulate.py); a camera's stream URL points here."""
     with simulator_running() as url:
         yield url
 
@@ -398,6 +407,19 @@ def sign_in(page: Page, user, path: str = "/") -> None:
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
 
 
+def dismiss_all(page: Page) -> None:
+    """Dismisses every alarm on the takeover (they stay in the feed, unacknowledged)."""
+    banner = page.get_by_role("alertdialog")
+    while banner.is_visible():
+        banner.get_by_role("button", name=re.compile("^Dismiss")).click()
+
+
+def takeover_dismiss(page: Page) -> None:
+    """Waits for an alarm's takeover, then dismisses it: for tests of the screens beneath."""
+    expect(page.get_by_role("alertdialog")).to_be_visible()
+    dismiss_all(page)
+
+
 @pytest.fixture
 def signed_in(page, officer) -> Page:
     """The page, signed in as the officer, on the map."""
@@ -434,3 +456,12 @@ def post_alarm(live_url) -> Callable[..., dict]:
             return json.load(response)
 
     return post
+
+
+@pytest.fixture
+def recorded(settings, stack_dir, district):
+    """A minute of the lobby camera, up to now, in files of 20 s."""
+    settings.RECORDINGS_ROOT = stack_dir / "recordings"
+    start = (timezone.now() - dt.timedelta(seconds=60)).replace(microsecond=0)
+    recording_make(district["lobby"], start, seconds=60, segment_seconds=20)
+    return start

@@ -3,16 +3,24 @@ timeline, their cameras and the emergency access they grant."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
 from playwright.sync_api import Locator, Page, expect
 
 from accesslog.models import Event
-from responder.incidents import incident_close, incident_open
-from responder.models import IncidentEntry, IncidentRule, ResponderRole
+from maps.models import Campus
+from responder.core.models import Incident, IncidentEntry, IncidentRule, ResponderRole
+from responder.core.roles import POLICE
+from responder.incidents.services import incident_close, incident_open
 from tests.browser.conftest import sign_in
-from tests.factories import DoorFactory, GroupFactory, UserFactory
+from tests.browser.test_map_phone import sign_in_as
+from tests.browser.test_pwa import AXE, summary, violations
+from tests.factories import DoorFactory, GrantFactory, GroupFactory, UserFactory
+from tests.signin_helpers import usable_device
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -53,6 +61,7 @@ def incident_card(page: Page, title: str) -> Locator:
 def test_an_open_incident_shows_its_timeline_cameras_and_the_access_it_grants(
     district, officer, fire, dispatcher, post_alarm, page, shots
 ):
+    district["front_door"].cameras.add(district["stacks"])
     alarm = post_alarm(district["front_door"], "door_forced")
     incident_open(
         campus=district["north"], title="Forced entry at the library", by=dispatcher,
@@ -91,7 +100,12 @@ def test_an_open_incident_shows_its_timeline_cameras_and_the_access_it_grants(
         "Gives North Fire live video and recordings on this campus until"
     )
     cameras = card.get_by_role("group", name="Cameras")
-    expect(cameras.get_by_role("button")).to_have_count(1)
+    # The door's two cameras, both at once, and the incident's recordings (the officer has
+    # `recorded`).
+    expect(cameras.get_by_role("button")).to_have_count(4)
+    expect(cameras.get_by_role("button", name="Camera Library Lobby")).to_be_visible()
+    expect(cameras.get_by_role("button", name="Camera Library Stacks")).to_be_visible()
+    expect(cameras.get_by_role("button", name="Recordings")).to_be_visible()
     expect(page.locator(".grant-list li.grant.active")).to_contain_text(
         "Active: Forced entry at the library (North Campus)."
     )
@@ -104,6 +118,12 @@ def test_an_open_incident_shows_its_timeline_cameras_and_the_access_it_grants(
     expect(timeline.nth(3)).to_contain_text("Note Entering from the north side (officer)")
     assert IncidentEntry.objects.filter(kind="note", user=officer).count() == 1
     shots("incidents-note")
+
+    cameras.get_by_role("button", name="Watch side by side").click()
+    grid = page.get_by_role("dialog", name="Live: Forced entry at the library")
+    expect(grid.locator(".grid-tile")).to_have_count(2)
+    grid.get_by_role("button", name="Close").click()
+    expect(grid).to_have_count(0)
 
     cameras.get_by_role("button", name="Camera Library Lobby").click()
     dialog = page.get_by_role("dialog", name="Live: Library Lobby")
@@ -141,7 +161,8 @@ def test_an_incident_opened_by_an_alarm_appears_and_a_note_being_written_survive
 
     post_alarm(side_door, "door_forced")
 
-    card = incident_card(page, "Door forced: Annex Side Door")
+    # Titled by what it is: campus, first alarm, how many doors.
+    card = incident_card(page, "South Campus: Door forced, 1 door")
     expect(card).to_be_visible()
     expect(card.locator(".meta")).to_contain_text("South Campus · opened")
     expect(card.locator("ol.timeline")).to_contain_text("Event Door forced at Annex Side Door")
@@ -151,3 +172,85 @@ def test_an_incident_opened_by_an_alarm_appears_and_a_note_being_written_survive
     expect(note).to_have_value("Two officers at the front")
     expect(note).to_be_focused()
     shots("incidents-from-alarm")
+
+
+@BOTH
+def test_who_runs_incidents_opens_and_closes_one_from_the_app(page, district, fire, shots):
+    police = GroupFactory(name="Police")
+    ResponderRole.objects.create(group=police, emergency_access=True)
+    GroupFactory(name="Teachers")  # not a responder role: never offered
+    dispatch = UserFactory(username="dispatch", first_name="Sam", last_name="Ortiz")
+    usable_device(dispatch)
+    GrantFactory(user=dispatch, capabilities=["incidents", "alarms"], campus=district["north"])
+    page.add_init_script(path=str(AXE))
+    page.on("dialog", lambda dialog: dialog.accept())  # "Close …? Its emergency access ends now."
+    sign_in(page, dispatch)
+    nav(page, "Incidents")
+
+    page.get_by_text("Open an incident").click()
+    page.get_by_label("Campus").select_option(label="North Campus")
+    page.get_by_label("Title").fill("Suspicious person by the gym")
+    access = page.get_by_role("group", name="Emergency access for")
+    expect(access.get_by_role("checkbox")).to_have_count(2)
+    expect(access.get_by_role("checkbox", name="North Fire")).to_be_checked()
+    access.get_by_role("checkbox", name="Police").uncheck()  # fire only, this time
+    page.get_by_label("Access ends after (hours)").fill("2")
+    shots("incident-open-form")
+    assert not (found := violations(page)), summary(found)
+    assert fits_the_screen(page)
+    page.get_by_role("button", name="Open incident").click()
+
+    card = incident_card(page, "Suspicious person by the gym")
+    expect(card).to_be_visible()
+    expect(card.locator(".meta")).to_contain_text("by dispatch")
+    expect(card.locator(".meta")).to_contain_text("access for: North Fire")
+    incident = Incident.objects.get(title="Suspicious person by the gym")
+    assert incident.campus == district["north"] and incident.opened_by == dispatch
+    assert list(incident.responder_groups.all()) == [fire] and incident.grant_hours == 2
+    assert fits_the_screen(page)
+
+    card.get_by_role("button", name="Close incident: Suspicious person by the gym").click()
+    expect(card).to_have_count(0)
+    expect(page.get_by_role("region", name="Incidents")).to_contain_text("No open incidents.")
+    incident.refresh_from_db()
+    assert incident.status == "closed"
+
+
+def test_a_responder_who_does_not_run_incidents_is_not_offered_to_open_or_close_one(
+    page, district, officer, fire, dispatcher
+):
+    incident_open(
+        campus=district["north"], title="Forced entry at the library", by=dispatcher,
+        responder_groups=[fire], grant_hours=4,
+    )  # fmt: skip
+    sign_in(page, officer)
+    nav(page, "Incidents")
+    expect(incident_card(page, "Forced entry at the library")).to_be_visible()
+    expect(page.get_by_text("Open an incident")).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("^Close incident"))).to_have_count(0)
+
+
+@BOTH
+def test_a_principal_sees_the_incident_at_their_own_school_and_no_other(page, live_url, shots):
+    call_command("seed_demo", stdout=io.StringIO())
+    high_school = Campus.objects.get(short_name="HS")
+    for campus, title in [
+        (high_school, "Police at the high school"),
+        (Campus.objects.exclude(pk=high_school.pk).first(), "Police elsewhere"),
+    ]:
+        incident_open(
+            campus=campus, title=title, by=None, grant_hours=1,
+            responder_groups=[Group.objects.get(name=POLICE)],
+        )  # fmt: skip
+    sign_in_as(page, "hs-principal")
+    nav(page, "Incidents")
+
+    expect(incident_card(page, "Police at the high school")).to_be_visible()
+    expect(page.get_by_role("region", name="Incidents").get_by_role("article")).to_have_count(1)
+    expect(page.get_by_role("region", name="Incidents")).not_to_contain_text("No open incidents")
+    # Their own school's incidents they also run (the demo's default grant: IT may change it).
+    expect(
+        page.get_by_role("button", name="Close incident: Police at the high school")
+    ).to_be_visible()
+    shots("principal-incidents")
+    assert fits_the_screen(page)

@@ -10,7 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
-from responder.models import AuditEntry
+from responder.core.models import AuditEntry
+from tests.browser.conftest import sign_in
+from tests.browser.test_pwa import AXE, summary, violations
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -230,3 +232,154 @@ def test_the_live_view_plays_on_across_new_playlist_tokens(district, signed_in):
 
 def _token(url: str) -> str:
     return parse_qs(urlsplit(url).query)["token"][0]
+
+
+@pytest.mark.parametrize("viewport", ["phone", "phone-landscape", "tablet"], indirect=True)
+def test_a_doors_cameras_play_side_by_side_at_the_low_profile(district, officer, page, shots):
+    district["front_door"].cameras.add(district["stacks"])
+    sign_in(page, officer)
+    sessions = HeldSessions(page)
+    sessions.release()  # only counted: every tile asks for the low profile
+    page.get_by_label("Find a camera or door").fill("Library Front Door")
+    page.get_by_role("button", name="Door: Library Front Door").click()
+    page.locator(".door-pin[title='Library Front Door']").click()
+    page.get_by_role("dialog", name="Door Library Front Door").get_by_role(
+        "button", name="Watch side by side"
+    ).click()
+
+    grid = page.get_by_role("dialog", name="Cameras side by side")
+    tiles = grid.locator(".grid-tile")
+    expect(tiles).to_have_count(2)
+    for tile in tiles.all():
+        expect(tile.get_by_role("status")).to_have_attribute(
+            "data-state", "live", timeout=FIRST_SEGMENT
+        )
+    start = [t.locator("video").evaluate("(v) => v.currentTime") for t in tiles.all()]
+    page.wait_for_function(
+        """(start) => [...document.querySelectorAll('.grid-tile video')]
+          .every((v, i) => v.currentTime > start[i] + 1)""",
+        arg=start,
+        timeout=FIRST_SEGMENT,
+    )
+    assert sessions.profiles and set(sessions.profiles) == {"low"}
+    box = grid.locator(".grid").bounding_box()
+    assert box["width"] <= page.viewport_size["width"]
+    first, second = (tile.bounding_box() for tile in tiles.all())
+    if page.viewport_size["width"] > page.viewport_size["height"]:
+        assert first["y"] == second["y"], "on its side, the pictures sit in one row"
+    else:
+        assert second["y"] >= first["y"] + first["height"], "upright, one above the other"
+    shots("grid")
+
+    tiles.first.get_by_role("button", name="Open Library Lobby alone").click()
+    single = page.get_by_role("dialog", name="Live: Library Lobby")
+    expect(single).to_be_visible()
+    expect(grid).to_have_count(0)  # its sessions closed with it
+
+
+def test_two_fingers_zoom_a_single_camera(district, signed_in):
+    page = signed_in
+    dialog = open_camera(page, "Library Lobby")
+    box = dialog.locator(".video-box")
+    area = box.bounding_box()
+    x, y = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
+    # Real touches through Chromium's input pipeline (CDP), as a phone's screen sends them:
+    # the page's own pinch zoom would take them unless the box claims the gesture.
+    cdp = page.context.new_cdp_session(page)
+
+    def fingers(kind: str, spread: float | None) -> None:
+        points = [] if spread is None else [
+            {"x": x - spread, "y": y, "id": 1}, {"x": x + spread, "y": y, "id": 2},
+        ]  # fmt: skip
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    fingers("touchStart", 20)
+    for spread in (30, 40, 50, 60):  # the fingers spread: three times as far apart
+        fingers("touchMove", spread)
+    fingers("touchEnd", None)
+    expect(box).to_have_attribute("data-zoom", "3.00")
+    assert "scale(3)" in dialog.locator("video").evaluate("(v) => v.style.transform")
+    assert page.evaluate("() => visualViewport.scale") == 1, "the page itself did not zoom"
+    shown = dialog.locator("video").bounding_box()
+    assert shown["width"] == pytest.approx(3 * area["width"], rel=0.02)
+    box.dblclick()
+    expect(box).to_have_attribute("data-zoom", "1.00")
+
+
+def fills(page: Page, locator: Locator, share: float = 0.9) -> None:
+    """On screen whole, and as wide or as tall as the screen (`share` of it, at least)."""
+    box = locator.bounding_box()
+    screen = page.evaluate("() => ({ width: innerWidth, height: innerHeight })")
+    inside = box["x"] >= -1 and box["y"] >= -1
+    inside &= box["x"] + box["width"] <= screen["width"] + 1
+    inside &= box["y"] + box["height"] <= screen["height"] + 1
+    big = box["width"] >= share * screen["width"] or box["height"] >= share * screen["height"]
+    assert inside and big, f"{box} on a screen of {screen}"
+
+
+def full_screen_on(page: Page, dialog: Locator) -> None:
+    dialog.get_by_role("button", name="Full screen").click()
+    expect(dialog.get_by_role("button", name="Exit full screen")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    assert dialog.evaluate(
+        "(d) => document.fullscreenElement === d || d.classList.contains('full')"
+    )
+
+
+PHONES = pytest.mark.parametrize("viewport", ["phone", "phone-landscape"], indirect=True)
+# iPhone Safari has no full screen for elements: the sheet covers the viewport instead.
+NO_FULLSCREEN_API = """
+Object.defineProperty(Document.prototype, 'fullscreenEnabled', { get: () => false });
+delete Element.prototype.requestFullscreen;
+"""
+
+
+@PHONES
+@pytest.mark.parametrize("fullscreen", ["browser", "viewport"])
+def test_an_alarms_four_cameras_and_one_go_full_screen_and_fill_a_phone_either_way_up(
+    district, officer, page, post_alarm, fullscreen, shots
+):
+    front = district["front_door"]
+    front.cameras.add(district["stacks"], district["court_east"], district["annex_hall"])
+    if fullscreen == "viewport":
+        page.add_init_script(NO_FULLSCREEN_API)
+    page.add_init_script(path=str(AXE))
+    sign_in(page, officer)
+    HeldSessions(page)  # the layout is tested here, not the transcodes (see above)
+    expect(page.locator(".feed-status")).to_have_attribute("data-state", "live")
+    post_alarm(front, "door_forced")
+    page.get_by_role("alertdialog").get_by_role("button", name="Watch").click()
+
+    grid = page.get_by_role("dialog", name="Live: 4 cameras")
+    tiles = grid.locator(".grid-tile")
+    expect(tiles).to_have_count(4)
+    boxes = [tile.bounding_box() for tile in tiles.all()]
+    assert len({round(b["x"]) for b in boxes}) == 2 and len({round(b["y"]) for b in boxes}) == 2
+    fills(page, grid.locator(".grid"), 0.85)  # 2 × 2, on screen whole
+    full_screen_on(page, grid)
+    fills(page, grid.locator(".grid"), 0.85)
+    shots(f"grid-full-{fullscreen}")
+    assert not (found := violations(page)), summary(found)
+    grid.get_by_role("button", name="Exit full screen").click()
+    expect(grid.get_by_role("button", name="Full screen")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    assert not page.evaluate("() => document.fullscreenElement")
+
+    tiles.first.get_by_role("button", name="Open Library Lobby alone").click()
+    single = page.get_by_role("dialog", name="Live: Library Lobby")
+    expect(single).to_be_visible()
+    video = single.locator(".video-box")
+    if page.viewport_size["width"] > page.viewport_size["height"]:
+        # On its side: the picture as tall as the screen, the controls beside it.
+        fills(page, video, 0.85)
+        expect(single.get_by_role("button", name="Close")).to_be_in_viewport()
+        expect(single.get_by_role("group", name="Quality")).to_be_in_viewport()
+    full_screen_on(page, single)
+    fills(page, video, 0.95)
+    shots(f"single-full-{fullscreen}")
+    assert not (found := violations(page)), summary(found)
+    single.get_by_role("button", name="Close").click()
+    expect(single).to_have_count(0)
+    assert not page.evaluate("() => document.fullscreenElement")

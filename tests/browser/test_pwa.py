@@ -204,8 +204,12 @@ def open_screens(page: Page, district: dict, post_alarm) -> dict[str, Callable[[
         expect(page.locator(".camera-pin[title='Library Stacks']")).to_be_visible()
         plan_drawn(page)
 
-    def alarm_feed() -> None:
+    def alarm_takeover() -> None:
         post_alarm(district["front_door"], "door_forced")
+        expect(page.get_by_role("alertdialog")).to_contain_text("Library Front Door")
+
+    def alarm_feed() -> None:
+        page.get_by_role("alertdialog").get_by_role("button", name="Dismiss", exact=False).click()
         nav(page, "Alarms")
         feed = page.get_by_role("list", name="Alarm feed")
         expect(feed.locator("li.event")).to_have_count(1)
@@ -242,6 +246,7 @@ def open_screens(page: Page, district: dict, post_alarm) -> dict[str, Callable[[
         "map-campus": map_campus,
         "map-building": map_building,
         "map-floor": map_floor,
+        "alarm-takeover": alarm_takeover,
         "alarm-feed": alarm_feed,
         "live-view": live_view,
         "alarm-on-map": alarm_on_map,

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
-from responder.models import SignInState
+from responder.core.models import SignInState
 from tests.factories import (
     PASSWORD,
     BuildingFactory,
@@ -18,6 +18,7 @@ from tests.factories import (
     DoorFactory,
     FloorFactory,
     GrantFactory,
+    GroupFactory,
     TOTPDeviceFactory,
     UserFactory,
     event_store,
@@ -292,3 +293,81 @@ def test_a_new_release_takes_over_without_losing_the_session(page, district):
     assert page.evaluate("window.oldPage") is None
     expect(main_nav(page)).to_be_visible()
     expect(page.get_by_role("navigation", name="Where on the map")).to_contain_text("Gym")
+
+
+@pytest.mark.parametrize("viewport", ["phone", "tablet"], indirect=True)
+def test_the_theme_switch_overrides_the_system_and_stays_with_the_device(page, district, shots):
+    page.emulate_media(color_scheme="light")
+    user, device = district_user()
+    sign_in(page, user, code_for(device))
+    expect(main_nav(page)).to_be_visible()
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    light = page.evaluate(background)
+
+    main_nav(page).get_by_role("button", name="Notifications").click()
+    theme = page.get_by_label("Theme")
+    expect(theme).to_have_value("system")
+    theme.select_option("dark")
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    dark = page.evaluate(background)
+    assert dark != light
+    shots("dark")
+
+    page.reload()  # remembered on this device, whatever the system says
+    expect(main_nav(page)).to_be_visible()
+    assert page.evaluate(background) == dark
+    page.get_by_role("button", name="Sign out").click()  # the device's setting, not the user's
+    expect(page.get_by_label("Username")).to_be_visible()
+    assert page.evaluate(background) == dark
+
+    page.emulate_media(color_scheme="dark")
+    device.refresh_from_db()  # the code used above is spent: the next one
+    sign_in(page, user, code_for(device))
+    main_nav(page).get_by_role("button", name="Notifications").click()
+    page.get_by_label("Theme").select_option("light")
+    assert page.evaluate(background) == light  # light, though the system is dark
+    page.get_by_label("Theme").select_option("system")
+    assert page.evaluate(background) == dark  # the system's again
+
+
+@pytest.mark.parametrize("viewport", ["phone", "tablet"], indirect=True)
+def test_fire_is_told_why_it_sees_no_cameras(page, district, shots):
+    user, device = user_with_device(username="firefighter")
+    user.groups.add(GroupFactory(name="Fire responders"))
+    GrantFactory(user=user, capabilities=["alarms"])
+    sign_in(page, user, code_for(device))
+    expect(main_nav(page)).to_be_visible()
+
+    expect(page.get_by_role("note")).to_have_text("Cameras open to fire during an incident.")
+    expect(page.locator(".camera-pin")).to_have_count(0)
+    shots("fire-no-cameras")
+
+
+def test_the_sign_in_explains_why_alarms_sound_only_after_a_touch(page):
+    page.goto("/")
+    expect(page.locator("form.signin")).to_contain_text(
+        "Browsers allow sound only after you touch the page"
+    )
+
+
+def test_a_push_service_refusal_is_said_plainly_not_in_the_browsers_words(page, context, district):
+    # The browser's push service is the outside world: here it refuses as Chromium's does
+    # when it cannot reach Google's servers.
+    page.add_init_script(
+        """PushManager.prototype.getSubscription = async () => null;
+        PushManager.prototype.subscribe = async () => {
+          throw new DOMException("Registration failed - push service error", "AbortError");
+        };"""
+    )
+    context.grant_permissions(["notifications"])
+    user, device = district_user()
+    sign_in(page, user, code_for(device))
+    main_nav(page).get_by_role("button", name="Notifications").click()
+    page.get_by_role("button", name="Turn on notifications").click()
+
+    status = page.locator(".push-status")
+    expect(status).to_have_text(
+        "The browser could not reach its notification service. "
+        "Check the connection and try again in a moment."
+    )
+    expect(page.get_by_role("button", name="Try again")).to_be_visible()

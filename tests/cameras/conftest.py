@@ -13,10 +13,10 @@ from celery.contrib.testing.worker import start_worker
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 
-from cameras.redis import redis_client
-from cameras.simulate import simulator_running
 from responder.celery import app
-from responder.middleware import SIGNED_IN_AT
+from responder.core.middleware import SIGNED_IN_AT
+from responder.core.redis import redis_client
+from responder.demo.simulate import simulator_running
 from tests.factories import GrantFactory, TOTPDeviceFactory, UserFactory
 
 RTSP_PACKAGES = (
@@ -25,9 +25,15 @@ RTSP_PACKAGES = (
 )
 
 
+@pytest.fixture
+def live_root(tmp_path) -> Path:
+    """The test's LIVE_ROOT; a module whose servers outlive a test gives one of its own."""
+    return tmp_path / "live"
+
+
 @pytest.fixture(autouse=True)
-def _live(settings, tmp_path):
-    settings.LIVE_ROOT = tmp_path / "live"
+def _live(settings, live_root):
+    settings.LIVE_ROOT = live_root
     settings.LIVE_IDLE_SECONDS = 3
     settings.LIVE_LIST_SIZE = 3
     settings.CAMERA_TIMEOUT = 3

@@ -6,13 +6,46 @@ import contextlib
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
 def broken_camera(behaviour: str, video: Path | None = None) -> tuple[str, socket.socket]:
     """Serve HTTP on a free port; 'stall' sends some video then nothing, 'garbage' noise."""
-    listener = socket.create_server(("127.0.0.1", 0))
     head = b"HTTP/1.0 200 OK\r\nContent-Type: video/mp2t\r\n\r\n"
+
+    def answer(connection: socket.socket) -> None:
+        connection.recv(4096)
+        if behaviour == "stall":
+            assert video is not None
+            connection.sendall(head + video.read_bytes()[: 188 * 30])  # less than a segment
+            connection.recv(1)  # hold the line open, silent, until the client gives up
+        else:
+            connection.sendall(head)
+            for _ in range(2000):
+                connection.sendall(os.urandom(4096))
+
+    return _serving(answer)
+
+
+def counting_dead_camera(*, delay: float = 0.0) -> tuple[str, list]:
+    """A camera that answers every connection with an error, `delay` seconds after the
+    request: the list counts connections."""
+    connections: list = []
+
+    def answer(connection: socket.socket) -> None:
+        connections.append(connection)
+        connection.recv(4096)
+        time.sleep(delay)
+        connection.sendall(b"HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+
+    return _serving(answer)[0], connections
+
+
+def _serving(answer: Callable[[socket.socket], None]) -> tuple[str, socket.socket]:
+    """An HTTP camera on a free port: each connection is given to `answer`, then closed."""
+    listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
         while True:
@@ -21,16 +54,7 @@ def broken_camera(behaviour: str, video: Path | None = None) -> tuple[str, socke
             except OSError:
                 return
             try:
-                connection.recv(4096)
-                if behaviour == "stall":
-                    connection.sendall(
-                        head + video.read_bytes()[: 188 * 30]
-                    )  # less than a segment
-                    connection.recv(1)  # hold the line open, silent, until the client gives up
-                else:
-                    connection.sendall(head)
-                    for _ in range(2000):
-                        connection.sendall(os.urandom(4096))
+                answer(connection)
             except OSError:
                 pass
             finally:

@@ -4,7 +4,7 @@ import pytest
 
 from cameras.models import Camera
 from cameras.services import camera_import_csv
-from responder.models import AuditEntry
+from responder.core.models import AuditEntry
 from tests.factories import (
     BuildingFactory,
     CameraFactory,

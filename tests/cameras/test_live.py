@@ -9,10 +9,10 @@ from django.test import Client
 from cameras.live import live_sweep, live_warm, session_dir, sessions_running
 from cameras.media import PROFILES
 from cameras.models import Camera, CameraHealth, HealthStatus
-from cameras.redis import redis_client
 from cameras.services import cameras_switch
 from cameras.tasks import health_probe
-from responder.models import AuditEntry
+from responder.core.models import AuditEntry
+from responder.core.redis import redis_client
 from tests.cameras.fake_cameras import CuttableProxy
 from tests.cameras.playlists import playlist_check, playlist_parse
 from tests.factories import CameraFactory

@@ -6,8 +6,8 @@ import pytest
 
 from cameras.live import sessions_running
 from cameras.models import CameraHealth, HealthStatus
-from cameras.redis import redis_client
-from responder.models import AuditEntry, Outcome
+from responder.core.models import AuditEntry, Outcome
+from responder.core.redis import redis_client
 from tests.cameras.conftest import free_port, h264_file
 from tests.cameras.fake_cameras import broken_camera
 from tests.factories import CameraFactory

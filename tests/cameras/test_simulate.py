@@ -3,7 +3,7 @@ import time
 import av
 import pytest
 
-from cameras.simulate import GLYPHS, clock_box, clock_text
+from responder.demo.simulate import GLYPHS, clock_box, clock_text
 
 READ = {rows: char for char, rows in GLYPHS.items()}
 

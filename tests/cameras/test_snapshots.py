@@ -1,10 +1,16 @@
 import io
+import sys
+import threading
+from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 
-from responder.models import AuditEntry
+from cameras.media import SourceError
+from cameras.snapshots import camera_snapshot
+from responder.core.models import AuditEntry
 from tests.cameras.conftest import free_port
+from tests.cameras.fake_cameras import counting_dead_camera
 from tests.factories import CameraFactory
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +81,38 @@ def test_a_switched_off_camera_has_no_snapshot(camera_server, viewer_for):
 
     assert response.status_code == 503
     assert response.json()["detail"] == "This camera is switched off."
+
+
+@pytest.fixture
+def eager_thread_switches() -> Iterator[None]:
+    """Threads switch every 10 µs instead of 5 ms: a race between them shows in a few runs."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(interval)
+
+
+@pytest.mark.parametrize("burst", range(5))
+def test_requests_arriving_as_a_dead_cameras_grab_ends_do_not_contact_it_again(
+    burst, eager_thread_switches
+):
+    # Requests keep arriving while the camera takes its time to fail, and some land in the
+    # instant its failure is being written down: none of them may open a second connection.
+    dead, connections = counting_dead_camera(delay=0.2)
+    camera = CameraFactory(main_stream_url=dead)
+    answers: list[str] = []
+
+    def ask() -> None:
+        try:
+            camera_snapshot(camera=camera)
+        except SourceError as error:
+            answers.append(error.reason)
+
+    requests = [threading.Timer(index * 0.005, ask) for index in range(60)]
+    for request in requests:
+        request.start()
+    for request in requests:
+        request.join()
+
+    assert answers == ["The camera did not answer."] * 60
+    assert len(connections) == 1

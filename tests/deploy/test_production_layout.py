@@ -23,10 +23,10 @@ from django.conf import settings as django_settings
 from encrypted_fields.fields import EncryptedFieldMixin
 
 from accesslog.signatures import HEADER, sign
-from cameras.simulate import simulator_running
 from deploy.prod import Layout
+from responder.core.models import AuditEntry
+from responder.demo.simulate import simulator_running
 from responder.embedded_redis import free_port
-from responder.models import AuditEntry
 from tests.factories import PASSWORD, CameraFactory, DoorFactory, GrantFactory, UserFactory
 from tests.servers import database_url
 from tests.signin_helpers import LOGIN, code_for, usable_device

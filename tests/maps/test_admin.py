@@ -96,7 +96,10 @@ def camera_form(camera: Camera, **changes: str) -> dict:
         "floor": camera.floor_id or "", "x": camera.x or "", "y": camera.y or "",
         "heading": camera.heading, "field_of_view": camera.field_of_view,
         "main_stream_url": camera.main_stream_url, "sub_stream_url": "",
-        "username": "", "password": "", **changes,
+        "username": "", "password": "",
+        # The recording policy inline (responder.recording.admin), left empty.
+        "recording_policy-TOTAL_FORMS": "0", "recording_policy-INITIAL_FORMS": "0",
+        **changes,
     }  # fmt: skip
 
 
@@ -152,6 +155,26 @@ def test_the_floor_page_moves_its_cameras(admin_client, placed_camera):
     assert (placed_camera.x, placed_camera.y, placed_camera.heading) == (300, 400, 180)
 
 
+def test_the_floor_page_takes_its_labels_and_an_emptied_box_as_none(admin_client):
+    floor = FloorFactory()
+    data = {
+        "building": floor.building_id, "name": floor.name, "level": floor.level,
+        "labels": '[{"text": "Room 101", "x": 300, "y": 200, "width": 180}]',
+        "cameras-TOTAL_FORMS": 0, "cameras-INITIAL_FORMS": 0,
+        "doors-TOTAL_FORMS": 0, "doors-INITIAL_FORMS": 0,
+    }  # fmt: skip
+    url = f"/admin/maps/floor/{floor.pk}/change/"
+
+    assert admin_client.post(url, data).status_code == 302
+    floor.refresh_from_db()
+    assert floor.labels == [{"text": "Room 101", "x": 300, "y": 200, "width": 180}]
+    refused = admin_client.post(url, {**data, "labels": '[{"text": "Room 101"}]'})
+    assert "give text, x and y" in refused.text
+    assert admin_client.post(url, {**data, "labels": ""}).status_code == 302
+    floor.refresh_from_db()
+    assert floor.labels == []
+
+
 def test_the_camera_and_door_lists_take_the_same_queries_for_more_rows(admin_client):
     def queries(url: str) -> int:
         with CaptureQueriesContext(connection) as context:
@@ -169,3 +192,32 @@ def test_the_camera_and_door_lists_take_the_same_queries_for_more_rows(admin_cli
     add_rows()
     add_rows()
     assert {url: queries(url) for url in few} == few
+
+
+def test_floors_are_listed_and_offered_with_their_campus_and_building(admin_client):
+    north = FloorFactory(
+        name="1st Floor", building__name="Main Building", building__campus__name="North High"
+    )
+    south = FloorFactory(
+        name="1st Floor", building__name="Main Building", building__campus__name="South Middle"
+    )
+    listing = admin_client.get("/admin/maps/floor/").text
+    for floor in (north, south):
+        row = listing[listing.index(f"/admin/maps/floor/{floor.pk}/change/") :]
+        row = row[: row.index("</tr>")]
+        assert floor.building.campus.name in row and "Main Building" in row
+
+    form = admin_client.get("/admin/cameras/camera/add/").text
+    assert f'<option value="{north.pk}">North High › Main Building › 1st Floor</option>' in form
+    assert f'<option value="{south.pk}">South Middle › Main Building › 1st Floor</option>' in form
+
+
+def test_the_second_factor_sections_have_readable_names(admin_client):
+    index = admin_client.get("/admin/").text
+    assert "Sign-in codes: authenticator apps" in index
+    assert "Otp_Totp" not in index and "Otp_Static" not in index
+
+
+def test_the_floor_page_says_pins_can_be_dragged(admin_client, placed_camera):
+    page = admin_client.get(f"/admin/maps/floor/{placed_camera.floor.pk}/change/").text
+    assert "then click the plan or drag its pin" in page

@@ -4,8 +4,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accesslog.models import DoorCamera
-from maps.api import campus_tree
-from maps.serializers import CampusTreeSerializer
+from responder.maptree.api import campus_tree
+from responder.maptree.serializers import CampusTreeSerializer
 from tests.factories import (
     BuildingFactory,
     CameraFactory,
@@ -45,6 +45,20 @@ def office_user():
     user.groups.add(group)
     GrantFactory(group=group, capabilities=["live", "recorded", "alarms"])
     return user
+
+
+def test_each_plan_carries_the_names_the_app_draws_over_it(client):
+    room = {"text": "Room 101", "x": 300, "y": 200, "width": 180}
+    floor = FloorFactory(labels=[room, {"text": "N ↑", "x": 1140, "y": 50}])
+    floor.building.campus.labels = [{"text": "River Road", "x": 600, "y": 760}]
+    floor.building.campus.save()
+    sign_in_verified(client, office_user())
+
+    [campus] = client.get(URL).json()
+
+    assert campus["labels"] == [{"text": "River Road", "x": 600.0, "y": 760.0}]
+    [tree_floor] = campus["buildings"][0]["floors"]
+    assert tree_floor["labels"] == [room, {"text": "N ↑", "x": 1140, "y": 50}]
 
 
 def test_it_answers_the_whole_tree_in_one_response(client):

@@ -1,9 +1,10 @@
 import hashlib
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 
-from maps.plans import plan_svg_clean
+from maps.plans import plan_svg_clean, validate_plan_labels
 from tests.factories import (
     BuildingFactory,
     FloorFactory,
@@ -69,3 +70,25 @@ def test_only_plans_are_served_under_media(client, settings):
     assert client.get("/media/plans/notes.txt").status_code == 404
     assert client.get("/media/plans/0123456789abcdef0123.svg").status_code == 404
     assert client.post(floor.plan.url).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"text": "Room 101", "x": 1, "y": 2},  # not a list
+        [{"text": "Room 101", "x": 1}],  # no y
+        [{"text": "", "x": 1, "y": 2}],
+        [{"text": "Room 101", "x": "1", "y": 2}],
+        [{"text": "Room 101", "x": 1, "y": 2, "width": 0}],
+        [{"text": "Room 101", "x": 1, "y": 2, "size": 30}],  # the app sets the size
+    ],
+)
+def test_plan_labels_it_cannot_draw_are_refused(labels):
+    with pytest.raises(ValidationError):
+        validate_plan_labels(labels)
+
+
+def test_plan_labels_with_text_a_place_and_a_room_width_are_accepted():
+    validate_plan_labels(
+        [{"text": "Room 101", "x": 10, "y": 20.5, "width": 180}, {"text": "N", "x": 1, "y": 1}]
+    )

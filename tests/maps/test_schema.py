@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from accesslog.api import DoorViewSet
 from cameras.api import CameraViewSet
-from maps.urls import urlpatterns as map_patterns
+from responder.maptree.urls import urlpatterns as map_patterns
 
 
 def test_the_district_endpoints_have_a_schema_without_warnings():

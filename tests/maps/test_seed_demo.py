@@ -10,12 +10,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accesslog.models import AccessSystem, Door, DoorCamera
 from cameras.models import Camera, Tag
-from maps.demo.users import totp_key
 from maps.models import Building, Campus, District, Floor
-from responder.capabilities import Capability
-from responder.incidents import incident_open
-from responder.models import AuditEntry, Grant, IncidentRule
-from responder.roles import FIRE
+from responder.core.capabilities import Capability
+from responder.core.models import AuditEntry, Grant, IncidentRule
+from responder.core.roles import FIRE, POLICE
+from responder.demo.users import totp_key
+from responder.incidents.services import incident_open, incidents_visible_to
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -58,6 +58,25 @@ def test_its_floors_and_campuses_have_generated_plans_of_known_size():
         assert floor.building.name.encode() in floor.plan.read()
     assert not Campus.objects.filter(site_plan="").exists()
     assert not Campus.objects.filter(site_plan_width__isnull=True).exists()
+
+
+def test_the_names_on_its_plans_are_labels_the_app_draws_not_text_in_the_images():
+    # Text in an image shrinks with it: 16 px on a 1200 px plan is 5 px on a 360 px phone.
+    seed()
+    for plan in [*Floor.objects.all(), *Campus.objects.all()]:
+        image = plan.plan if isinstance(plan, Floor) else plan.site_plan
+        assert b"<text" not in image.read()
+        full_clean_labels(plan)
+    first = Floor.objects.get(
+        building__campus__short_name="HS", building__name="Main Building", level=1
+    )
+    rooms = {label["text"]: label for label in first.labels}
+    assert {"Main Office", "Cafeteria", "Room 101", "Library", "Corridor"} <= rooms.keys()
+    assert rooms["Cafeteria"]["width"] > rooms["Nurse"]["width"]  # a room's width, to fit in
+
+
+def full_clean_labels(plan: Floor | Campus) -> None:
+    plan.clean_fields(exclude=[f.name for f in plan._meta.fields if f.name != "labels"])
 
 
 def test_each_door_is_linked_to_the_nearest_cameras_of_its_floor_nearest_first():
@@ -114,6 +133,24 @@ def test_the_principal_sees_only_high_school_cameras_and_doors():
     doors = Door.objects.visible_to(principal, Capability.ALARMS)
     assert doors.exists() and not doors.exclude(building__campus__name=HIGH_SCHOOL).exists()
     assert not Camera.objects.visible_to(principal, Capability.MANAGE).exists()
+
+
+def test_the_principal_sees_incidents_at_the_high_school_only():
+    seed()
+    principal = user("hs-principal")
+    high_school = Campus.objects.get(name=HIGH_SCHOOL)
+    police, elsewhere = (
+        incident_open(
+            campus=campus, title=title, by=None, grant_hours=1,
+            responder_groups=[Group.objects.get(name=POLICE)],
+        )
+        for campus, title in [
+            (high_school, "Police on site"),
+            (Campus.objects.exclude(pk=high_school.pk).first(), "Elsewhere"),
+        ]
+    )  # fmt: skip
+    visible = incidents_visible_to(principal)
+    assert police in visible and elsewhere not in visible
 
 
 def test_facilities_sees_parking_and_exterior_cameras_live_and_nothing_else():

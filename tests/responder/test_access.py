@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from cameras.models import Camera
-from responder.capabilities import Capability
+from responder.core.capabilities import Capability
 from tests.factories import BuildingFactory, CameraFactory, GrantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ import io
 import pytest
 from django.urls import reverse
 
-from responder.audit import audit_record, client_ip
-from responder.models import AuditEntry, Grant
+from responder.core.audit import audit_record, client_ip
+from responder.core.models import AuditEntry, Grant
 from tests.factories import CampusFactory, GroupFactory, TOTPDeviceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -60,6 +60,7 @@ def test_the_filtered_log_exports_as_csv(it_admin_client):
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [(row["username"], row["action"]) for row in rows] == [("officer", "video.live")]
     assert rows[0]["at"].endswith("+00:00") and "." in rows[0]["at"]
+    assert rows[0]["hash"] == AuditEntry.objects.get(pk=rows[0]["id"]).hash != ""
 
 
 def test_granting_access_writes_an_audit_row():

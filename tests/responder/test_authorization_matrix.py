@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from accesslog.models import Event, EventType, Severity
-from responder.roles import DISTRICT_OFFICE, FACILITIES, FIRE, POLICE, roles_ensure
+from responder.core.roles import DISTRICT_OFFICE, FACILITIES, FIRE, POLICE, roles_ensure
 from tests.factories import (
     BuildingFactory,
     CameraFactory,

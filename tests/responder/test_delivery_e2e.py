@@ -9,7 +9,7 @@ import websockets
 from channels.db import database_sync_to_async
 
 from accesslog.signatures import HEADER, sign
-from responder import events
+from responder.alarms import events
 from responder.embedded_redis import start as start_redis
 from tests.factories import DoorFactory, GrantFactory, UserFactory
 from tests.responder.test_events_socket import signed_in, store_event

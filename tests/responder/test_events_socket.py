@@ -10,9 +10,9 @@ from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from accesslog.models import Event
+from responder.alarms.consumers import origin_allowed
 from responder.asgi import application
-from responder.consumers import origin_allowed
-from responder.middleware import SIGNED_IN_AT
+from responder.core.middleware import SIGNED_IN_AT
 from tests.factories import DoorFactory, GrantFactory, TOTPDeviceFactory, UserFactory, event_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,25 +30,34 @@ def signed_in(user, *, verified: bool = True) -> str:
     return f"sessionid={session.session_key}"
 
 
-def socket(cookie: str = "", origin: str = "http://testserver") -> WebsocketCommunicator:
+def socket(
+    cookie: str = "", origin: str = "http://testserver", path: str = "/ws/events"
+) -> WebsocketCommunicator:
     # As a browser on http://testserver: its Host, and the page's origin.
     headers = [
         (b"host", b"testserver"),
         (b"origin", origin.encode()),
         (b"cookie", cookie.encode()),
     ]
-    return WebsocketCommunicator(application, "/ws/events", headers=headers)
+    return WebsocketCommunicator(application, path, headers=headers)
 
 
 store_event = event_store
 
 
 async def stored(door) -> Event:
-    from responder.events import announce
+    from responder.alarms.events import announce
 
     event = await database_sync_to_async(store_event)(door)
     await database_sync_to_async(announce)(event)
     return event
+
+
+async def next_frame(communicator: WebsocketCommunicator) -> dict:
+    # The server pings an idle socket every few seconds (responder.events.HEARTBEAT_SECONDS).
+    while (frame := await communicator.receive_json_from(timeout=5))["type"] == "ping":
+        pass
+    return frame
 
 
 async def resumed(communicator: WebsocketCommunicator, after: int = 0) -> list[dict]:
@@ -58,7 +67,7 @@ async def resumed(communicator: WebsocketCommunicator, after: int = 0) -> list[d
     await communicator.send_json_to({"type": "resume", "after": after})
     frames = []
     while not frames or frames[-1]["type"] != "live":
-        frames.append(await communicator.receive_json_from(timeout=5))
+        frames.append(await next_frame(communicator))
     return frames
 
 
@@ -119,7 +128,7 @@ async def test_it_sends_new_events_in_the_users_scope_only(watcher, door):
     await stored(elsewhere)
     mine = await stored(door)
 
-    frame = await communicator.receive_json_from(timeout=5)
+    frame = await next_frame(communicator)
     assert frame["type"] == "event"
     assert frame["seq"] == mine.seq
     assert frame["event"]["id"] == mine.id
@@ -135,8 +144,55 @@ async def test_it_replays_what_was_missed_then_goes_live(watcher, door):
     fourth = await stored(door)
 
     assert [f["seq"] for f in replayed] == [second.seq, third.seq, third.seq]
-    assert (await communicator.receive_json_from(timeout=5))["seq"] == fourth.seq
+    assert (await next_frame(communicator))["seq"] == fourth.seq
     assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_a_resume_that_comes_after_the_live_start_is_answered_with_a_reset(watcher, door):
+    first, second = [await stored(door) for _ in range(2)]
+    communicator = socket(await database_sync_to_async(signed_in)(watcher))
+    connected, _ = await communicator.connect()
+    assert connected
+    # A busy daphne or link: no resume within the wait, so the socket went live without it.
+    assert await next_frame(communicator) == {"type": "live", "seq": second.seq}
+
+    await communicator.send_json_to({"type": "resume", "after": first.seq})
+
+    # The second event was never replayed: the client reloads it over REST.
+    assert await next_frame(communicator) == {"type": "reset", "seq": second.seq}
+    await communicator.send_json_to({"type": "resume", "after": first.seq})
+    third = await stored(door)
+    assert (await next_frame(communicator))["seq"] == third.seq  # one reset, then live
+    await communicator.disconnect()
+
+
+async def test_a_resume_in_the_url_replays_at_the_accept_and_the_same_message_changes_nothing(
+    watcher, door
+):
+    first, second = [await stored(door) for _ in range(2)]
+    cookie = await database_sync_to_async(signed_in)(watcher)
+    communicator = socket(cookie, path=f"/ws/events?after={first.seq}")
+    connected, _ = await communicator.connect()
+    assert connected
+
+    assert (await next_frame(communicator))["seq"] == second.seq  # replayed: no reset
+    assert await next_frame(communicator) == {"type": "live", "seq": second.seq}
+    # The PWA says it again as a message, for a server older than the URL's `after`.
+    await communicator.send_json_to({"type": "resume", "after": first.seq})
+    third = await stored(door)
+    assert (await next_frame(communicator))["seq"] == third.seq
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize("query", ["after=x", "after=-1", "after=1&after=2", "after=%EF%BC%91"])
+async def test_a_resume_in_the_url_that_is_no_seq_is_as_none(watcher, door, query):
+    event = await stored(door)
+    cookie = await database_sync_to_async(signed_in)(watcher)
+    communicator = socket(cookie, path=f"/ws/events?{query}")
+    await communicator.connect()
+
+    assert await next_frame(communicator) == {"type": "live", "seq": event.seq}
     await communicator.disconnect()
 
 
@@ -149,7 +205,7 @@ async def test_it_sends_a_reset_past_a_day_of_missed_events(watcher, door):
 
     assert (await resumed(communicator))[0] == {"type": "reset", "seq": old.seq}
     newer = await stored(door)
-    assert (await communicator.receive_json_from(timeout=5))["seq"] == newer.seq
+    assert (await next_frame(communicator))["seq"] == newer.seq
     await communicator.disconnect()
 
 
@@ -196,10 +252,10 @@ async def test_a_narrower_scope_sends_a_reset_and_stops_the_lost_building(watche
     await resumed(communicator)
     await database_sync_to_async(lost.delete)()
 
-    assert (await communicator.receive_json_from(timeout=5))["type"] == "reset"
+    assert (await next_frame(communicator))["type"] == "reset"
     await stored(other)
     kept = await stored(door)
-    assert (await communicator.receive_json_from(timeout=5))["seq"] == kept.seq
+    assert (await next_frame(communicator))["seq"] == kept.seq
     await communicator.disconnect()
 
 
@@ -250,3 +306,33 @@ def test_the_site_url_and_trusted_origins_may_connect_and_nothing_near_them(sett
         "https://evildistrict.example",
     ]:
         assert not origin_allowed(handshake(near, host="internal:8001")), near
+
+
+async def test_a_clients_ping_is_answered_at_once_before_and_after_live(watcher, door):
+    communicator = socket(await database_sync_to_async(signed_in)(watcher))
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from(timeout=5) == {"type": "pong"}
+    await communicator.send_json_to({"type": "resume", "after": 0})
+    frames = [await communicator.receive_json_from(timeout=5)]
+    assert frames[-1]["type"] == "live"  # the ping did not start the feed in the resume's place
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from(timeout=5) == {"type": "pong"}
+    await communicator.disconnect()
+
+
+async def test_an_events_frame_names_its_campus_building_and_floor(watcher, door):
+    communicator = socket(await database_sync_to_async(signed_in)(watcher))
+    await resumed(communicator)
+    await stored(door)
+
+    frame = await communicator.receive_json_from(timeout=5)
+    names = await database_sync_to_async(
+        lambda: (door.building.campus.name, door.building.name, door.floor and door.floor.name)
+    )()
+    assert frame["event"]["location"] == dict(
+        zip(("campus", "building", "floor"), names, strict=True)
+    )
+    assert frame["event"]["door"]["name"] == door.name  # the existing keys stay
+    await communicator.disconnect()

@@ -4,10 +4,11 @@ import asyncio
 import json
 from types import SimpleNamespace
 
-from responder import fanout
-from responder.consumers import EventsConsumer
-from responder.events import EVERYWHERE, Access, AlarmScope, channel
-from responder.wire import Frame
+from responder.alarms import fanout
+from responder.alarms.consumers import EventsConsumer
+from responder.alarms.events import EVERYWHERE, Access, AlarmScope
+from responder.alarms.wire import Frame
+from responder.core.announce import channel
 
 
 class Tablet:
@@ -89,6 +90,21 @@ async def test_a_seq_never_announced_is_read_from_the_database_after_a_moment(mo
 
     assert hub._wake.is_set()  # the pump reads 11 (and 12) from the database
     assert tablet.seqs == []
+    await hub.stop()
+
+
+async def test_a_resume_from_a_seq_delivered_lately_is_served_from_memory(monkeypatch):
+    monkeypatch.setattr(fanout, "RECENT_ROWS", 2)
+    hub = hub_at(10, Tablet(cursor=10))
+    assert hub.recent(10, EVERYWHERE, EVERYWHERE) is None  # nothing delivered yet
+
+    for seq in (11, 12, 13):
+        announce(hub, seq)
+    await settled()
+
+    assert [json.loads(f.text)["seq"] for f in hub.recent(11, EVERYWHERE, EVERYWHERE)] == [12, 13]
+    assert hub.recent(11, frozenset({2}), EVERYWHERE) == []  # another building's scope
+    assert hub.recent(10, EVERYWHERE, EVERYWHERE) is None  # no longer held: the database
     await hub.stop()
 
 

@@ -12,10 +12,12 @@ from django.utils import timezone
 from accesslog.models import DoorCamera, EventType, Severity
 from accesslog.rendering import event_payloads
 from cameras.models import Camera
-from responder.access import forget_grants
-from responder.capabilities import Capability
-from responder.events import channel
-from responder.incidents import (
+from responder.core.access import forget_grants
+from responder.core.announce import channel
+from responder.core.capabilities import Capability
+from responder.core.models import AuditEntry, Grant, IncidentRule, IncidentStatus, ResponderRole
+from responder.core.roles import FIRE, POLICE, roles_ensure
+from responder.incidents.services import (
     IncidentRefused,
     emergency_groups,
     incident_close,
@@ -25,9 +27,7 @@ from responder.incidents import (
     incident_payload,
     incident_scope,
 )
-from responder.incidents import incident_open as open_incident
-from responder.models import AuditEntry, Grant, IncidentRule, IncidentStatus, ResponderRole
-from responder.roles import FIRE, POLICE, roles_ensure
+from responder.incidents.services import incident_open as open_incident
 from tests.factories import (
     BuildingFactory,
     CameraFactory,
@@ -157,6 +157,31 @@ def test_dispatch_opens_an_incident_and_the_responder_sees_it_and_their_grant(cl
     note = client.post(f"{URL}{incident_id}/notes/", {"text": "On scene"}, "application/json")
     assert note.status_code == 201
     assert client.post(f"{URL}{incident_id}/close/").status_code == 403
+
+
+def test_dispatch_is_offered_the_responder_roles_it_may_name_and_never_its_own(client, school):
+    police = GroupFactory(name="police")
+    ResponderRole.objects.create(group=police, emergency_access=True)
+    GroupFactory(name="teachers")  # not a responder role
+    school["dispatch"].groups.add(police)  # a dispatcher who is also police names only fire
+    sign_in_verified(client, school["dispatch"])
+
+    offered = client.get(f"{URL}responder-groups/").json()
+
+    assert offered == [{"id": school["fire"].id, "name": "fire"}]
+    body = {
+        "campus": school["campus"].id,
+        "title": "Fire alarm",
+        "responder_groups": [offered[0]["id"]],
+    }
+    opened = client.post(URL, body, content_type="application/json")
+    assert opened.status_code == 201, opened.content
+    assert opened.json()["responder_group_names"] == ["fire"]
+
+
+def test_a_user_who_opens_no_incidents_is_offered_no_group(client, school):
+    sign_in_verified(client, school["firefighter"])
+    assert client.get(f"{URL}responder-groups/").json() == []
 
 
 def test_incidents_outside_the_users_scope_are_404(client, school):
@@ -368,3 +393,32 @@ def test_an_extension_moves_every_grant_and_stays_within_the_cap(school, setting
     incident_close(incident=incident, by=school["dispatch"])
     with pytest.raises(IncidentRefused):
         incident_extend(incident=incident, by=school["dispatch"], hours=1, reason="Reopen it")
+
+
+def test_an_alarm_incident_is_titled_by_campus_first_alarm_and_doors_as_they_join(school):
+    IncidentRule.objects.create(name="Forced", event_types=["door_forced", "door_held"])
+    building = BuildingFactory(campus=school["campus"])
+    front, back = DoorFactory(building=building), DoorFactory(building=building)
+    campus = school["campus"].name
+
+    incident = incident_for_alarm(event=store_event(front, type=EventType.DOOR_FORCED))
+    assert incident.title == f"{campus}: Door forced, 1 door"
+    incident_for_alarm(event=store_event(front, type=EventType.DOOR_HELD))
+    incident.refresh_from_db()
+    assert incident.title == f"{campus}: Door forced, 1 door"  # the same door again
+    incident_for_alarm(event=store_event(back, type=EventType.DOOR_HELD))
+    incident.refresh_from_db()
+    assert incident.title == f"{campus}: Door forced, 2 doors"
+
+
+def test_a_title_a_person_gave_stays_when_alarms_join(school):
+    IncidentRule.objects.create(name="Forced", event_types=["door_forced"])
+    incident = open_for(school)
+    incident_for_alarm(
+        event=store_event(
+            DoorFactory(building=BuildingFactory(campus=school["campus"])),
+            type=EventType.DOOR_FORCED,
+        )
+    )
+    incident.refresh_from_db()
+    assert incident.title == "Smoke in the gym"

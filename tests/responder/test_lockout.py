@@ -5,8 +5,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from responder.models import AuditEntry, SignInState
-from responder.signin import account_unlock, signin_states_prune
+from responder.core.models import AuditEntry, SignInState
+from responder.core.signin import account_unlock, signin_states_prune
 from tests.factories import PASSWORD, TOTPDeviceFactory, UserFactory
 from tests.signin_helpers import LOGIN, code_for
 

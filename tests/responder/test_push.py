@@ -1,7 +1,7 @@
 import json
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -11,14 +11,16 @@ from django.utils import timezone
 
 from accesslog.models import DoorCamera, Event, EventType, Severity
 from accesslog.rendering import event_payloads
-from accesslog.services import event_ingest
-from responder import push
-from responder.celery import app, quick_redis
+from accesslog.tasks import live_warm_up
+from responder.alarms.services import event_ingest
+from responder.celery import app
+from responder.core.models import PendingPush, PushSubscription
+from responder.core.redis import quick_redis, redis_client, task_write
 from responder.embedded_redis import free_port
-from responder.incidents import incident_open
-from responder.models import PendingPush, PushSubscription
-from responder.tasks import push_event as push_event_task
-from responder.tasks import push_pending_send
+from responder.incidents.services import incident_open
+from responder.push import services as push
+from responder.push.tasks import push_event as push_event_task
+from responder.push.tasks import push_pending_send
 from tests.factories import (
     BuildingFactory,
     CameraFactory,
@@ -52,8 +54,8 @@ def _push_settings(settings):
     settings.PUSH_WINDOW_SECONDS = 60
     # The stand-in push service (push_service.py) listens on 127.0.0.1 over plain http.
     settings.PUSH_UNSAFE_LOOPBACK_FOR_TESTS = True
-    for key in push._redis().scan_iter("responder:push:*"):
-        push._redis().delete(key)
+    for key in redis_client().scan_iter("responder:push:*"):
+        redis_client().delete(key)
 
 
 @pytest.fixture
@@ -266,6 +268,42 @@ def test_the_push_task_runs_on_a_real_worker(service, door):
     assert browser.decrypt(received[0])["seq"] == event.seq
 
 
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_an_ingested_alarm_reaches_the_phone_through_a_real_worker(service, door):
+    browser = officer_with_phone(service, door.building)
+
+    event = forced(door, "queued-by-ingest")  # autocommit: its push is queued at once
+    with start_worker(app, pool="threads", queues=["push"], perform_ping_check=False):
+        received = service.wait_for(1)
+
+    assert browser.decrypt(received[0])["seq"] == event.seq
+    assert not PendingPush.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "expires"), [(push_event_task, None), (live_warm_up, 30)], ids=["push", "warm-up"]
+)
+def test_the_message_ingest_queues_is_the_one_celery_would_send(task, expires, settings):
+    broker = quick_redis(settings.CELERY_BROKER_URL)
+    queue = task_write(task, (41,), what="a test").command[1]
+    task.apply_async((41,), expires=expires)
+    celery = json.loads(broker.lpop(queue))
+
+    ours = json.loads(task_write(task, (41,), what="a test", expires=expires).command[2])
+
+    for message in (ours, celery):
+        headers, properties = message["headers"], message["properties"]
+        for key in ("id", "root_id"):
+            assert headers.pop(key) == properties["correlation_id"]
+        for key in ("correlation_id", "delivery_tag", "reply_to"):  # per message
+            properties.pop(key)
+        if expires:
+            expiry = datetime.fromisoformat(headers.pop("expires"))
+            assert abs(expiry - timezone.now() - timedelta(seconds=expires)) < timedelta(seconds=5)
+    assert ours == celery
+
+
 def forced(door, source_event_id: str) -> Event:
     payload = {
         "source_event_id": source_event_id,
@@ -369,3 +407,36 @@ def test_production_refuses_to_start_with_push_on_and_no_key():
 
     assert result.returncode != 0
     assert "VAPID_PRIVATE_KEY" in result.stderr
+
+
+def test_production_without_a_key_tells_the_pwa_that_push_is_off():
+    ask = (
+        "from django.test import Client; "
+        "r = Client().get('/api/v1/push/vapid-key', secure=True, "
+        "headers={'host': 'responder.example.org'}); print(r.status_code, r.json())"
+    )
+
+    result = run_manage("shell", "--verbosity", "0", "-c", ask, env=PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip() == "404 {'detail': 'Notifications are not set up on this server.'}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"VAPID_PRIVATE_KEY": "not-a-key"}, "VAPID_PRIVATE_KEY is not a P-256 private key"),
+        (
+            {"VAPID_PRIVATE_KEY": b64url(b"\x01" * 32), "VAPID_PUBLIC_KEY": b64url(b"\x04" * 65)},
+            "VAPID_PUBLIC_KEY is not VAPID_PRIVATE_KEY's public key",
+        ),
+    ],
+    ids=["malformed", "mismatched"],
+)
+def test_production_refuses_to_start_with_a_key_push_services_would_refuse(env, says):
+    result = run_manage("check", env={**PRODUCTION, **env})
+
+    assert result.returncode != 0
+    assert says in result.stderr

@@ -4,8 +4,15 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from responder.models import AuditEntry, Grant
-from responder.roles import DISTRICT_IT, DISTRICT_OFFICE, FACILITIES, FIRE, POLICE, roles_ensure
+from responder.core.models import AuditEntry, Grant
+from responder.core.roles import (
+    DISTRICT_IT,
+    DISTRICT_OFFICE,
+    FACILITIES,
+    FIRE,
+    POLICE,
+    roles_ensure,
+)
 from tests.factories import CampusFactory, GrantFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from responder.permissions import IsVerified
+from responder.core.permissions import IsVerified
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
@@ -25,12 +25,30 @@ OPEN_API_ROUTES = {
     "api/v1/cameras/<int:camera_id>/live/<str:profile>/<str:name>": (
         "a signed URL, minted only for a verified session"
     ),
+    "api/v1/cameras/<int:camera_id>/recorded/<str:name>/index.m3u8": (
+        "a signed URL, minted only for a verified session"
+    ),
+    "api/v1/cameras/<int:camera_id>/recorded/<str:name>/rec<int:segment_id>.ts": (
+        "a signed URL, minted only for a verified session"
+    ),
+    "api/v1/cameras/<int:camera_id>/recorded/<str:name>/<str:file>": (
+        "a signed URL, minted only for a verified session"
+    ),
+    "api/v1/evidence/<int:export_id>/download": (
+        "a signed URL, minted only for a verified session"
+    ),
 }
 # The PWA's files at the root: the same public shell for everyone; all data is behind the API.
 OPEN_SHELL_ROUTES = {
     "": "the public app shell (index.html); all data is behind the API",
     "sw.js": "the public service worker; all data is behind the API",
     "manifest.webmanifest": "the public web app manifest; all data is behind the API",
+}
+# Evidence shared with police: capability URLs, the token (256 bits, stored hashed, expiring,
+# revocable, rate-limited) is the permission; no account (tests/evidence/test_shares.py).
+OPEN_SHARE_ROUTES = {
+    "evidence/s/<str:token>/": "a share link's page, minted by a verified session",
+    "evidence/s/<str:token>/<path:name>": "a share link's files, minted by a verified session",
 }
 OPEN_ADMIN_ROUTES = {
     "admin/login/": "where the second factor is given",
@@ -87,7 +105,7 @@ def test_every_route_outside_the_api_and_the_admin_is_a_listed_open_one():
     # tests/security/test_floor_plans.py.
     others = {r for r in routes("") if not r.startswith(("api/v1/", "admin/", "media/"))}
 
-    assert others == set(OPEN_SHELL_ROUTES)
+    assert others == set(OPEN_SHELL_ROUTES) | set(OPEN_SHARE_ROUTES)
 
 
 @pytest.mark.parametrize("route", API_ROUTES)

@@ -5,9 +5,15 @@ from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responder.middleware import SIGNED_IN_AT
-from responder.models import AuditEntry, BackupCode, BackupCodeDevice, EnrolmentCode, SignInState
-from responder.signin import backup_codes_create
+from responder.core.middleware import SIGNED_IN_AT
+from responder.core.models import (
+    AuditEntry,
+    BackupCode,
+    BackupCodeDevice,
+    EnrolmentCode,
+    SignInState,
+)
+from responder.core.signin import backup_codes_create
 from tests.factories import PASSWORD, GrantFactory, GroupFactory, TOTPDeviceFactory, UserFactory
 from tests.signin_helpers import LOGIN, code_for, code_from_uri, enrolment_code_for
 

@@ -15,9 +15,10 @@ from django.test import Client
 
 from cameras.health import camera_health_record
 from cameras.models import StreamKind
-from responder.camera_notices import reason_public
-from responder.events import announce, it_warn
-from responder.incidents import incident_close, incident_open
+from responder.alarms.camera_notices import reason_public
+from responder.alarms.events import announce
+from responder.core.announce import it_warn
+from responder.incidents.services import incident_close, incident_open
 from tests.factories import (
     BuildingFactory,
     CameraFactory,
@@ -55,7 +56,10 @@ async def stored(door):
 
 
 async def next_frame(communicator) -> dict:
-    return await communicator.receive_json_from(timeout=5)
+    # The server pings an idle socket every few seconds (responder.events.HEARTBEAT_SECONDS).
+    while (frame := await communicator.receive_json_from(timeout=5))["type"] == "ping":
+        pass
+    return frame
 
 
 async def next_is_event(communicator, event) -> bool:

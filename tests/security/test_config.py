@@ -24,14 +24,16 @@ from django.core import signing
 from django.test import Client
 
 from cameras.tokens import PLAYLIST, SALTS, session_hash
+from responder.core.models import AuditEntry
 from responder.embedded_redis import free_port
-from responder.models import AuditEntry
+from responder.evidence.signing import private_pem_new
 from responder.settings import DEV_SECRET_KEY
 from tests.factories import PASSWORD, CameraFactory, GrantFactory, UserFactory
 from tests.servers import ROOT, HttpClient, database_url, http_sign_in, serve, stop
 from tests.signin_helpers import LOGIN, code_for, usable_device
 
 REAL_KEY = secrets.token_urlsafe(50)  # a production key: random, made for this run
+EVIDENCE_KEY = private_pem_new().decode()  # production refuses to start without one
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -75,7 +77,11 @@ def test_without_debug_no_key_derives_from_the_development_key():
         "print(settings.DEBUG, DEV_SECRET_KEY in [settings.SECRET_KEY, "
         "*settings.SECRET_KEY_FALLBACKS], len(keys))"
     )
-    env = clean_env(SECRET_KEY=REAL_KEY, ALLOWED_HOSTS="responder.example.org")
+    env = clean_env(
+        SECRET_KEY=REAL_KEY,
+        ALLOWED_HOSTS="responder.example.org",
+        EVIDENCE_SIGNING_KEY=EVIDENCE_KEY,
+    )
 
     result = run_manage("shell", "--verbosity", "0", "-c", script, env=env)
 
@@ -114,6 +120,7 @@ def production_env(redis_server) -> dict[str, str]:
         REDIS_URL=settings.REDIS_URL,
         ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SETTINGS_MODULE="responder.settings",
+        EVIDENCE_SIGNING_KEY=EVIDENCE_KEY,
     )
 
 

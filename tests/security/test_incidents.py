@@ -28,10 +28,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from accesslog.models import EventType
-from responder.events import announce
-from responder.incidents import incident_for_alarm
-from responder.models import AuditEntry, Grant, Incident, IncidentRule
-from responder.roles import FACILITIES, FIRE, roles_ensure
+from responder.alarms.events import announce
+from responder.core.models import AuditEntry, Grant, Incident, IncidentRule
+from responder.core.roles import FACILITIES, FIRE, roles_ensure
+from responder.incidents.services import incident_for_alarm
 from tests.factories import (
     BuildingFactory,
     CameraFactory,

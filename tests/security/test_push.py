@@ -26,11 +26,12 @@ from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from responder import push
 from responder.celery import app
+from responder.core.models import PushSubscription
+from responder.core.redis import redis_client
 from responder.embedded_redis import free_port
-from responder.models import PushSubscription
-from responder.tasks import push_event as push_event_task
+from responder.push import services as push
+from responder.push.tasks import push_event as push_event_task
 from tests.factories import DoorFactory, GrantFactory, UserFactory, event_store
 from tests.responder.push_service import (
     Browser,
@@ -52,8 +53,8 @@ def _push_settings(settings):
     settings.VAPID_PRIVATE_KEY = b64url(key.to_bytes(32))
     settings.VAPID_PUBLIC_KEY = ""
     settings.PUSH_ENABLED = True
-    for key in push._redis().scan_iter("responder:push:*"):
-        push._redis().delete(key)
+    for key in redis_client().scan_iter("responder:push:*"):
+        redis_client().delete(key)
 
 
 class Listener:

@@ -32,9 +32,9 @@ from django.utils import timezone
 from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from responder.core.models import EnrolmentCode, SignInState
+from responder.core.signin import backup_codes_create
 from responder.embedded_redis import free_port
-from responder.models import EnrolmentCode, SignInState
-from responder.signin import backup_codes_create
 from tests.factories import PASSWORD, TOTPDeviceFactory, UserFactory
 from tests.responder.test_socket_notices import live_on, received
 from tests.servers import HttpClient, daphne_command, http_sign_in, serve, stop

@@ -31,9 +31,9 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from responder.alarms.events import announce
+from responder.core.middleware import SEEN_AT, SIGNED_IN_AT
 from responder.embedded_redis import free_port
-from responder.events import announce
-from responder.middleware import SEEN_AT, SIGNED_IN_AT
 from tests.factories import (
     CameraFactory,
     DoorFactory,

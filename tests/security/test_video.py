@@ -12,13 +12,14 @@ camera passwords written into stream URLs are never stored in the clear.
 from __future__ import annotations
 
 import json
-import socket
+import subprocess
 import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -27,42 +28,62 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 
 from cameras.models import Camera
-from cameras.redis import redis_client
+from responder.core.middleware import SIGNED_IN_AT
+from responder.core.redis import redis_client
 from responder.embedded_redis import free_port
-from responder.middleware import SIGNED_IN_AT
 from tests.cameras import conftest as cameras
+from tests.cameras.fake_cameras import counting_dead_camera
 from tests.factories import BuildingFactory, CameraFactory, GrantFactory, UserFactory
 from tests.servers import HttpClient, daphne_command, http_sign_in, serve, stop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-# The cameras' fixtures: a simulated camera, an in-process video worker, a LIVE_ROOT per test.
+# The cameras' fixtures: a simulated camera, an in-process video worker, live sessions ended.
 _live, camera_server, video_worker = cameras._live, cameras.camera_server, cameras.video_worker
 
 
+@pytest.fixture(scope="module")
+def live_root(tmp_path_factory) -> Path:
+    # One LIVE_ROOT for the module's daphnes, which outlive a test (sessions are per camera,
+    # and every test's cameras are new ones).
+    return tmp_path_factory.mktemp("live")
+
+
+@pytest.fixture(scope="module")
+def _daphnes() -> Iterator[dict[tuple, tuple[int, subprocess.Popen]]]:
+    """The module's daphnes by their environment: (port, process). Each starts once (seconds
+    on this machine)."""
+    started: dict[tuple, tuple[int, subprocess.Popen]] = {}
+    yield started
+    stop(*(process for _, process in started.values()))
+
+
 @pytest.fixture
-def server(tmp_path) -> Iterator:
+def server(_daphnes, tmp_path) -> Callable[..., int]:
     """`server(**env)`: the port of a real daphne on the test's database, Redis and LIVE_ROOT.
 
     Not tests.servers' `daphne`: that one brings a Redis of its own, which the in-process
-    video worker does not listen to.
+    video worker does not listen to. A daphne serves every test of the module that asks for
+    the same environment: what it keeps between tests is the database (flushed) and Redis
+    (`_live` ends live sessions and forgets snapshots).
     """
-    processes = []
 
     def start(**env: str) -> int:
-        port = free_port()
-        live = {
+        env = {
             "LIVE_ROOT": str(settings.LIVE_ROOT),
             "LIVE_IDLE_SECONDS": str(settings.LIVE_IDLE_SECONDS),
             "LIVE_LIST_SIZE": str(settings.LIVE_LIST_SIZE),
             "CAMERA_TIMEOUT": str(settings.CAMERA_TIMEOUT),
             "LIVE_START_TIMEOUT": str(settings.LIVE_START_TIMEOUT),
+            **env,
         }
-        log = tmp_path / f"daphne-{port}.log"
-        processes.append(serve(daphne_command(port), port, log, env={**live, **env}))
-        return port
+        key = tuple(sorted(env.items()))
+        if key not in _daphnes:
+            port = free_port()
+            process = serve(daphne_command(port), port, tmp_path / "daphne.log", env=env)
+            _daphnes[key] = (port, process)
+        return _daphnes[key][0]
 
-    yield start
-    stop(*processes)
+    return start
 
 
 def simulated(camera_server: str, name: str = "lobby") -> str:
@@ -302,7 +323,7 @@ def test_a_user_cannot_hold_more_live_views_than_the_cap(video_worker, camera_se
 
 def test_a_burst_of_snapshots_of_a_dead_camera_costs_one_connection(server):
     port = server()
-    dead, connections = counting_dead_camera()
+    dead, connections = counting_dead_camera(delay=0.5)  # the burst overlaps its grab
     camera = CameraFactory(main_stream_url=dead)
     client = http_sign_in(port, viewer(camera))
     path = f"/api/v1/cameras/{camera.pk}/snapshot"
@@ -320,29 +341,6 @@ def test_a_burst_of_snapshots_of_a_dead_camera_costs_one_connection(server):
 
     assert answers == [503] * 7
     assert len(connections) == 1
-
-
-def counting_dead_camera() -> tuple[str, list]:
-    """A camera that answers every connection with an error: the list counts connections."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    connections: list = []
-
-    def serve_forever() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            connections.append(conn)
-            try:
-                conn.recv(4096)
-                conn.sendall(b"HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
-            except OSError:
-                pass
-            conn.close()
-
-    threading.Thread(target=serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{listener.getsockname()[1]}/cam/video.ts", connections
 
 
 def form_post(client: HttpClient, path: str, fields: dict) -> tuple[int, bytes]:
@@ -375,6 +373,8 @@ def test_credentials_in_a_stream_url_are_never_stored_in_the_clear_from_the_admi
             "heading": "0", "field_of_view": "90",
             "main_stream_url": "rtsp://svc:s3cret@10.0.0.9/axis-media/media.amp",
             "sub_stream_url": "",
+            # The recording policy inline (responder.recording.admin), left empty.
+            "recording_policy-TOTAL_FORMS": "0", "recording_policy-INITIAL_FORMS": "0",
         },
     )  # fmt: skip
 

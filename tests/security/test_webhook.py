@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accesslog.models import AccessSystem, Event
 from accesslog.signatures import HEADER, sign
-from responder.models import AuditEntry
+from responder.core.models import AuditEntry
 from tests.accesslog.ingest_helpers import event_json
 from tests.factories import AccessSystemFactory, DoorFactory, UserFactory
 from tests.servers import HttpClient, http_sign_in

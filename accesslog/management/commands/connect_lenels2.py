@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -85,7 +86,7 @@ class Command(BaseCommand):
             help="Stop after this many polls/connections (for checks).",
         )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         try:
             system = AccessSystem.objects.get(slug=options["system"])
         except AccessSystem.DoesNotExist:
@@ -130,6 +131,6 @@ class Command(BaseCommand):
                 backfill=backfill,
             )
         if system.kind == SystemKind.NETBOX:
-            client = NetBoxClient(endpoint, options["username"], password)
-            return NetBoxConnector(system, client, tz, stopper=stopper, backfill=backfill)
+            netbox = NetBoxClient(endpoint, options["username"], password)
+            return NetBoxConnector(system, netbox, tz, stopper=stopper, backfill=backfill)
         raise CommandError(f"{system} is a {system.get_kind_display()} system: it sends webhooks.")

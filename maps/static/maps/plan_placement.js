@@ -1,5 +1,6 @@
 "use strict";
-// Click a floor (or site) plan to set the x/y of the chosen camera, door or building.
+// Click a floor (or site) plan to set the x/y of the chosen camera, door or building, or
+// drag any pin (which chooses its row). A row is chosen by a click anywhere in it.
 // Plan coordinates: pixels of the plan image, from the top left, as the map tree serves them.
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
@@ -85,6 +86,10 @@
           group.append(svgElement("path", { d: cone(x, y, heading, fov, size / 12), class: "cone" }));
         }
         group.append(svgElement("circle", { cx: x, cy: y, r: size / 120, class: "pin" }));
+        // A finger-sized handle around the pin: what a drag starts on.
+        const handle = svgElement("circle", { cx: x, cy: y, r: size / 45, class: "handle" });
+        handle.addEventListener("pointerdown", (event) => startDrag(event, target));
+        group.append(handle);
         if (target.label) {
           const text = svgElement("text", { x: x + size / 80, y: y, "font-size": size / 60 });
           text.textContent = target.label;
@@ -111,17 +116,48 @@
       draw();
     }
 
-    overlay.addEventListener("click", (event) => {
-      if (!plan || !active) return;
+    function placeAt(target, event) {
       const box = overlay.getBoundingClientRect();
       const round = (value) => Math.round(value * 10) / 10;
-      active.x.value = round(((event.clientX - box.left) / box.width) * plan.width);
-      active.y.value = round(((event.clientY - box.top) / box.height) * plan.height);
-      active.x.dispatchEvent(new Event("change", { bubbles: true }));
+      const clamp = (value, most) => Math.min(most, Math.max(0, value));
+      target.x.value = round(clamp(((event.clientX - box.left) / box.width) * plan.width, plan.width));
+      target.y.value = round(clamp(((event.clientY - box.top) / box.height) * plan.height, plan.height));
+      target.x.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+
+    let dragging = null;
+    let dragged = false;
+    function startDrag(event, target) {
+      event.preventDefault();
+      dragging = target;
+      dragged = false;
+      choose(target);
+      overlay.setPointerCapture(event.pointerId);
+    }
+
+    overlay.addEventListener("pointermove", (event) => {
+      if (!dragging) return;
+      dragged = true;
+      placeAt(dragging, event);
+      draw();
+    });
+
+    overlay.addEventListener("pointerup", () => {
+      dragging = null;
+    });
+
+    overlay.addEventListener("click", (event) => {
+      if (dragged) {
+        dragged = false; // the end of a drag, not a click that places
+        return;
+      }
+      if (!plan || !active) return;
+      placeAt(active, event);
       draw();
     });
 
     targets.forEach((target) => {
+      if (target.row) target.row.addEventListener("click", () => choose(target));
       [target.x, target.y, target.heading, target.fov].forEach((input) => {
         if (!input) return;
         input.addEventListener("input", draw);

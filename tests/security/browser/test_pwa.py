@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from playwright.sync_api import BrowserContext, Page, expect
 
-from responder.models import PushSubscription
+from responder.core.models import PushSubscription
 from tests.browser.conftest import sign_in
 from tests.factories import (
     BuildingFactory,

@@ -1,0 +1,1 @@
+from tests.evidence.evidence_helpers import evidence_roots  # noqa: F401
