@@ -326,14 +326,16 @@ class Recorder:
             gap_after_recovered(gap_id=gap_id, end=end)
 
     def drop(self, camera_id: int) -> Capture | None:
-        """Stop recording a camera now and index what it wrote."""
-        capture = self.captures.pop(camera_id, None)
+        """Stop recording a camera now and index what it wrote; only then is it out of
+        `captures` (what a reader of `captures` sees gone is indexed)."""
+        capture = self.captures.get(camera_id)
         self.keeper.forget(camera_id)
         if capture is None:
             return None
         capture.stop()
         capture.join(timeout=self.timeout + 5)
         self._drain(timeout=0)
+        del self.captures[camera_id]
         return capture
 
     def release(self, camera_id: int, reason: str | None, detail: str) -> None:
