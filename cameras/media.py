@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import av
 from av.video.frame import PictureType
@@ -80,9 +80,28 @@ def fits_profile(info: StreamInfo, profile: Profile) -> bool:
     )
 
 
-def is_mjpeg(url: str) -> bool:
-    path = urlsplit(url).path.lower()
-    return any(word in path for word in ("mjpg", "mjpeg", "faststream"))
+# Pictures timed by their arrival: MJPEG over HTTP has no timestamps (FFmpeg invents 25 fps);
+# MxPEG's are the camera's clock, which NTP may step back, or FFmpeg's 1 µs steps where a
+# frame lacks its MXF header (docs/RECORDING.md, "Mobotix").
+ARRIVAL_TIMED = {"mjpeg", "mxpeg"}
+
+
+def source_format(url: str) -> str | None:
+    """The demuxer a camera URL needs; None lets FFmpeg probe (RTSP, MPEG-TS, files).
+
+    Mobotix /control/faststream.jpg: `stream=full` is multipart JPEG; `stream=MxPEG` (the
+    firmware's default) is multipart MxPEG with audio, `stream=mxg` the same frames as a bare
+    clip. FFmpeg detects neither MxPEG form over HTTP; its mxg demuxer reads both, as it looks
+    only at JPEG markers and the multipart headers hold none.
+    """
+    parts = urlsplit(url)
+    path = parts.path.lower()
+    if "faststream" in path:
+        stream = parse_qs(parts.query).get("stream", ["MxPEG"])[0]
+        return "mpjpeg" if stream.lower() == "full" else "mxg"
+    if "mjpg" in path or "mjpeg" in path:
+        return "mpjpeg"
+    return None
 
 
 def url_with_credentials(url: str, username: str | None, password: str | None) -> str:
@@ -109,14 +128,16 @@ def source_open(url: str, *, timeout: float) -> av.container.InputContainer:
         options |= {"rtsp_transport": "tcp", "timeout": micros}
     elif scheme in ("http", "https"):
         options |= {"rw_timeout": micros, "reconnect": "0"}
+    demuxer = source_format(url)
+    if demuxer == "mxg":
+        # The demuxer declares an audio stream whatever the camera sends: without a
+        # microphone (or with `noaudio`) the analysis would wait for it until the open
+        # timeout, holding back the first pictures. Nothing in it is needed: the demuxer fixes
+        # both codecs and the decoder reads the size from each picture.
+        options["probesize"] = "32"
     try:
         # PyAV's own timeout interrupts any blocking read: a stalled camera cannot hang us.
-        return av.open(
-            url,
-            format="mpjpeg" if is_mjpeg(url) else None,
-            options=options,
-            timeout=(timeout, timeout),
-        )
+        return av.open(url, format=demuxer, options=options, timeout=(timeout, timeout))
     except av.InvalidDataError as error:
         raise SourceError("The camera sent data that is not video.") from error
     except (av.FFmpegError, OSError) as error:
@@ -306,11 +327,11 @@ def encoder_add(output, profile: Profile, width: int, height: int, segment_secon
 def _transcode(source, stream, output, profile, keep_going, pace, live, segment_seconds, timeout):
     decoder = stream.codec_context
     decoder.thread_type, decoder.thread_count = "SLICE", 1
-    encoder = None  # made at the first picture: MJPEG tells its size only then
+    encoder = None  # made at the first picture: MJPEG and MxPEG tell their size only then
     gop = profile.fps * segment_seconds
     # The frames' clock: the output stream's own time base turns 1/90000 once muxing starts.
     rate = Fraction(1, profile.fps)
-    wallclock = decoder.name == "mjpeg"
+    wallclock = decoder.name in ARRIVAL_TIMED
     first = last = None
     last_picture = time.monotonic()
     for packet in packets(source, stream, pace=pace, live=live):
@@ -320,7 +341,6 @@ def _transcode(source, stream, output, profile, keep_going, pace, live, segment_
             frames = []  # one broken packet is normal on a lossy link; a run of them is not
         for frame in frames:
             last_picture = time.monotonic()
-            # MJPEG over HTTP has no timestamps (FFmpeg invents 25 fps): use arrival time.
             wall = wallclock or frame.time is None
             seconds = time.monotonic() if wall else float(frame.time)
             first = seconds if first is None else first
@@ -371,8 +391,8 @@ def source_probe(url: str, *, timeout: float, seconds: float = 2.0) -> StreamInf
         for packet in packets(source, stream, pace=False):
             size += packet.size
             count += 1
-            if stream.codec_context.name == "mjpeg" or packet.pts is None:
-                at = time.monotonic()  # MJPEG carries no timestamps: arrival time
+            if stream.codec_context.name in ARRIVAL_TIMED or packet.pts is None:
+                at = time.monotonic()
             else:
                 at = float(packet.pts * stream.time_base)  # type: ignore[operator]
             first = at if first is None else first

@@ -1,4 +1,4 @@
-"""Simulated cameras over HTTP: H.264 in MPEG-TS and MJPEG, live like a real camera.
+"""Simulated cameras over HTTP: H.264 in MPEG-TS, MJPEG and Mobotix's, live like a real camera.
 
 Each distinct stream (size, fps, bitrate, GOP) has one encoder, running while anyone
 watches: lavfi's testsrc2 (moving content) with the wall clock burned in (HH:MM:SS.t, so a
@@ -8,11 +8,36 @@ IDR, then follows live: 150 cameras showing one stream cost one encode, not 150.
 
   /<anything>/video.ts?size=1920x1080&fps=30&kbps=4500&gop=30   H.264 in MPEG-TS
   /<anything>/mjpeg?size=640x360&fps=5                          multipart JPEG
+  /<anything>/faststream.jpg?stream=mxg&size=640x360&fps=5      a Mobotix camera (below)
+
+The Mobotix camera, as its public documentation describes /control/faststream.jpg:
+- `stream=full`: multipart (server push) JPEG. `stream=MxPEG`, the firmware's default: the
+  same server push, each part an MxPEG frame, with audio unless `noaudio`. `stream=mxg`:
+  an "MxPEG clip", the frames back to back, "not server push". (faststream.jpg's help page,
+  https://developer.mobotix.com/docs/params.html and a copy of a newer firmware's at
+  https://wiki.bergau.de/FRMRVM_KAMERAS.) The docs name no content type for the clip.
+- An MxPEG frame is a JPEG; the first of a stream a complete one, later ones may carry only
+  the changed 16×16 tiles, listed in a COM "MXM" bitmask
+  (https://developer.mobotix.com/docs/how.html). Each frame has a COM "MXF" header whose
+  bytes 8-15 are its time in µs since 1970, little-endian (.../docs/mxf.html); audio comes
+  in APP13 blocks: u32 duration and u64 first sample's time in µs, then G.711 A-law at
+  8 kHz (.../docs/audio.html). FFmpeg's mxg demuxer reads exactly these: a picture from each
+  SOI to EOI timed by its MXF, an audio packet from each APP13; its mxpeg decoder takes a
+  frame without MXM as a whole picture (https://github.com/FFmpeg/FFmpeg/blob/master/
+  libavformat/mxg.c and .../libavcodec/mxpegdec.c). VLC opens these cameras so, naming the
+  demuxer: https://wiki.videolan.org/MxPEG/.
+- FFmpeg has no MxPEG encoder, so frames are made from FFmpeg's baseline JPEGs (one thread:
+  no restart markers, which the mxpeg decoder ignores). A client's first frame and one a
+  second are whole; the others carry only the rows of tiles that hold the clock: those rows
+  encoded as a JPEG of their own, its SOF dropped, an MXM bitmask naming them (MxpegTiles).
+  As a camera's encoder would, were only the clock changing. The audio is silence, a block
+  a picture.
 """
 
 from __future__ import annotations
 
 import contextlib
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +49,7 @@ import av
 from av.video.frame import PictureType
 
 BOUNDARY = "responderframe"
+ALAW_SILENCE = 0xD5  # G.711 A-law's zero, its even bits inverted
 
 # A 3×5 pixel font: no font file to ship or download.
 GLYPHS = {
@@ -106,6 +132,14 @@ def mjpeg_encoder(*, width: int, height: int, fps: int) -> av.VideoCodecContext:
     encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
     encoder.time_base = Fraction(1, fps)
     encoder.bit_rate = width * height * fps // 4  # about quality 70 of a JPEG library
+    return encoder
+
+
+def mxpeg_encoder(*, width: int, height: int, fps: int) -> av.VideoCodecContext:
+    encoder = mjpeg_encoder(width=width, height=height, fps=fps)
+    # One thread: with slice threads FFmpeg's JPEGs carry restart markers (DRI), which
+    # FFmpeg's mxpeg decoder does not read: past the first row of tiles it shows garbage.
+    encoder.thread_count = 1
     return encoder
 
 
@@ -226,6 +260,87 @@ def _send_mjpeg(wfile, feed: Feed) -> None:
         wfile.write(head.encode() + image + b"\r\n")
 
 
+def mxf_header(at: float, number: int) -> bytes:
+    """The COM segment "MXF" of an MxPEG frame: 64 bytes, the time at 8 (µs, little-endian)."""
+    header = b"MXF\0" + struct.pack("<IQII", 0, int(at * 1_000_000), number, number)
+    header = header.ljust(64, b"\0")
+    return b"\xff\xfe" + struct.pack(">H", len(header) + 2) + header
+
+
+def mxpeg_audio(at: float, seconds: float) -> bytes:
+    """An APP13 block of A-law silence: duration and first sample's time in µs, then samples."""
+    samples = bytes([ALAW_SILENCE]) * int(8000 * seconds)
+    block = struct.pack("<IQ", int(seconds * 1_000_000), int(at * 1_000_000)) + samples
+    return b"\xff\xed" + struct.pack(">H", len(block) + 2) + block
+
+
+class MxpegTiles:
+    """MxPEG's partial frames, made from whole JPEGs: the top rows of 16×16 tiles (where the
+    clock is), listed in a COM "MXM" bitmask, with no SOF (the decoder keeps the last one's)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        x, y, box_w, box_h = clock_box(width, height)
+        self.rows = -(-(y + box_h) // 16)
+        columns, rows = -(-width // 16), -(-height // 16)
+        lit = self.rows * columns
+        bits = "1" * lit + "0" * (-(-columns * rows // 8) * 8 - lit)
+        # Its layout as FFmpeg reads it (mxpegdec.c): sizes in tiles at 4 and 6, the bits from
+        # 12 on, first tile first, most significant bit first.
+        mxm = b"MXM\0" + struct.pack("<HH", columns, rows) + bytes(4)
+        mxm += int(bits, 2).to_bytes(len(bits) // 8, "big")
+        self.mxm = b"\xff\xfe" + struct.pack(">H", len(mxm) + 2) + mxm
+        self.decoder = av.CodecContext.create("mjpeg", "r")
+        self.encoder = mxpeg_encoder(width=width, height=self.rows * 16, fps=1)
+        self.count = 0
+
+    def of(self, image: bytes) -> bytes:
+        """The tiles of the JPEG `image`, as the frame after SOI."""
+        (picture,) = self.decoder.decode(av.Packet(image))
+        strip = av.VideoFrame(self.width, self.rows * 16, picture.format.name)
+        for source, target, lines in zip(
+            picture.planes,
+            strip.planes,
+            (self.rows * 16, self.rows * 8, self.rows * 8),
+            strict=True,
+        ):
+            size = min(source.line_size, target.line_size)
+            into, out = memoryview(target), memoryview(source)
+            for line in range(lines):
+                into[line * target.line_size :][:size] = out[line * source.line_size :][:size]
+        strip.pts, self.count = self.count, self.count + 1
+        (packet,) = self.encoder.encode(strip)
+        return self.mxm + _without_sof(bytes(packet))
+
+
+def _without_sof(jpeg: bytes) -> bytes:
+    """The JPEG's segments after SOI but its SOF0, then its scan and EOI."""
+    kept, at = [], 2
+    while jpeg[at + 1] != 0xDA:  # SOS: the scan follows to the end
+        end = at + 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
+        if jpeg[at + 1] != 0xC0:
+            kept.append(jpeg[at:end])
+        at = end
+    return b"".join(kept) + jpeg[at:]
+
+
+def _send_mobotix(
+    wfile, feed: Feed, *, push: bool, audio: bool, fps: int, width: int, height: int
+) -> None:
+    """MxPEG as server push or a bare clip: a whole JPEG each second, as a client's first
+    frame, and between them only the tiles of the clock's rows (the rest "unchanged")."""
+    tiles = MxpegTiles(width, height)
+    for number, (image, _, _) in enumerate(feed.follow()):
+        at = time.time()  # the picture was encoded live a moment ago
+        body = image[2:] if number % fps == 0 else tiles.of(image)
+        frame = (mxpeg_audio(at, 1 / fps) if audio else b"") + image[:2]
+        frame += mxf_header(at, number) + body  # just after the SOI marker
+        if push:
+            head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\n"
+            frame = head.encode() + frame + b"\r\n"
+        wfile.write(frame)
+
+
 def _int(query: dict, name: str, default: int) -> int:
     return int(query.get(name, [default])[0])
 
@@ -262,10 +377,38 @@ def handler_for(feeds: _Feeds) -> type[BaseHTTPRequestHandler]:
                     )
                     self._head(f"multipart/x-mixed-replace;boundary={BOUNDARY}")
                     _send_mjpeg(self.wfile, feed)
+                elif url.path.endswith("/faststream.jpg"):
+                    self._mobotix(query, width, height, "noaudio" in url.query.split("&"))
                 else:
                     self.send_error(404)
             except (BrokenPipeError, ConnectionResetError, OSError):
                 return  # the viewer hung up
+
+        def _mobotix(self, query: dict, width: int, height: int, noaudio: bool) -> None:
+            fps = _int(query, "fps", 5)
+            feed = feeds.get(
+                ("mxpeg", width, height, fps),
+                lambda: mxpeg_encoder(width=width, height=height, fps=fps),
+            )
+            stream = query.get("stream", ["MxPEG"])[0].lower()
+            if stream == "full":
+                self._head(f"multipart/x-mixed-replace;boundary={BOUNDARY}")
+                _send_mjpeg(self.wfile, feed)
+            elif stream in ("mxpeg", "mxg"):
+                push = stream == "mxpeg"
+                kind = f"multipart/x-mixed-replace;boundary={BOUNDARY}"
+                self._head(kind if push else "application/octet-stream")
+                _send_mobotix(
+                    self.wfile,
+                    feed,
+                    push=push,
+                    audio=not noaudio,
+                    fps=fps,
+                    width=width,
+                    height=height,
+                )
+            else:
+                self.send_error(400, "stream= full, MxPEG or mxg")
 
         def _head(self, content_type: str) -> None:
             self.send_response(200)

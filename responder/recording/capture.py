@@ -159,7 +159,8 @@ class Capture(threading.Thread):
     def _transcode(self, source, stream) -> None:
         """MJPEG/MxPEG: no segment container holds them as sent; H.264 at the camera's size.
 
-        They carry no usable timestamps over HTTP: a picture's time is its arrival.
+        A picture's time is its arrival: MJPEG over HTTP has no timestamps, and MxPEG's are
+        the camera's clock, which NTP may step (docs/RECORDING.md, "Mobotix").
         """
         decoder = stream.codec_context
         decoder.thread_type, decoder.thread_count = "SLICE", 1

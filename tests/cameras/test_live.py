@@ -15,6 +15,7 @@ from responder.core.models import AuditEntry
 from responder.core.redis import redis_client
 from tests.cameras.fake_cameras import CuttableProxy
 from tests.cameras.playlists import playlist_check, playlist_parse
+from tests.cameras.test_simulate import clock_read, seconds_of_day
 from tests.factories import CameraFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -172,6 +173,22 @@ def test_an_mjpeg_camera_plays_at_its_own_aspect(
 
     frames, _, _ = decode_segment(segment_path(path, playlist.segments[1][1]), tmp_path)
     assert (frames[0].width, frames[0].height) == (320, 240)
+
+
+@pytest.mark.parametrize("query", ["stream=mxg", "stream=MxPEG"])
+def test_a_mobotix_mxpeg_camera_plays_showing_its_clock(
+    video_worker, camera_server, viewer_for, tmp_path, query
+):
+    url = f"{camera_server}/gate/control/faststream.jpg?{query}&size=320x240&fps=5"
+    camera = CameraFactory(main_stream_url=url)
+    path = watch(viewer_for(camera), camera, "low")
+
+    playlist = playlist_when(path, lambda p: len(p.segments) >= 2)
+
+    frames, _, _ = decode_segment(segment_path(path, playlist.segments[1][1]), tmp_path)
+    assert (frames[0].width, frames[0].height) == (320, 240)
+    shown = clock_read(frames[0].reformat(format="yuv420p"))
+    assert abs(shown - seconds_of_day(time.time())) < 10
 
 
 def test_an_alarm_can_warm_a_cameras_low_session_before_anyone_asks(

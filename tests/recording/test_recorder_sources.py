@@ -1,4 +1,5 @@
-"""The recorder records what cameras send: H.264 (HTTP, RTSP) and H.265 as sent, MJPEG as H.264."""
+"""The recorder records what cameras send: H.264 (HTTP, RTSP) and H.265 as sent, MJPEG and
+Mobotix MxPEG as H.264."""
 
 from __future__ import annotations
 
@@ -70,26 +71,36 @@ def seconds_of_day(at: dt.datetime) -> float:
     return local.tm_hour * 3600 + local.tm_min * 60 + local.tm_sec + at.microsecond / 1e6
 
 
-def test_it_records_h264_as_sent_with_the_start_of_each_segment_on_the_camera_clock(recorders):
+def simulator_recorded(recorders, path: str, count: int) -> list[Segment]:
+    """The first `count` segments recorder "one" makes of the simulator's `path`, stopped."""
     with simulator_running() as simulator:
-        camera = CameraFactory(main_stream_url=f"{simulator}/cam/video.ts?size=640x360&fps=15")
+        camera = CameraFactory(main_stream_url=simulator + path)
         recorders.start("one")
-        recorded = wait_until(lambda: segments_of(camera, 3), 60, "three segments")
+        recorded = wait_until(lambda: segments_of(camera, count), 60, f"{count} segments")
         recorders.stop_all()
+    return recorded
+
+
+def starts_on_its_clock(segment: Segment) -> bool:
+    """The burned-in clock of the segment's first picture says the row's start (< 1 s)."""
+    return abs(clock_read(first_picture(segment)) - seconds_of_day(segment.start)) < 1.0
+
+
+def test_it_records_h264_as_sent_with_the_start_of_each_segment_on_the_camera_clock(recorders):
+    recorded = simulator_recorded(recorders, "/cam/video.ts?size=640x360&fps=15", 3)
 
     for segment in recorded:
         assert segment_verify(segment) > 0
         assert (segment.codec, segment.width, segment.height) == ("h264", 640, 360)
         assert segment.recorder == "one" and segment.kind == "continuous"
         assert 3 <= (segment.end - segment.start).total_seconds() <= 9
-        burned = clock_read(first_picture(segment))
-        assert abs(burned - seconds_of_day(segment.start)) < 1.0, segment.start
+        assert starts_on_its_clock(segment), segment.start
     assert keyframe_decodes_alone(recorded[1], len(recorded[1].keyframes) - 1)
     # Segments follow one another without a hole or an overlap beyond a frame.
     for before, after in zip(recorded, recorded[1:], strict=False):
         assert abs((after.start - before.end).total_seconds()) < 0.2
     # Stopped on purpose: an open gap says so until a recorder takes the camera again.
-    assert Gap.objects.get(camera=camera, end__isnull=True).reason == "stopped"
+    assert Gap.objects.get(camera=recorded[0].camera, end__isnull=True).reason == "stopped"
 
 
 def test_it_records_h265_as_sent(recorders, loop_cameras):
@@ -108,16 +119,26 @@ def test_it_records_h265_as_sent(recorders, loop_cameras):
 
 
 def test_it_transcodes_mjpeg_to_h264_at_the_camera_size(recorders):
-    with simulator_running() as simulator:
-        camera = CameraFactory(main_stream_url=f"{simulator}/cam/mjpeg?size=320x240&fps=5")
-        recorders.start("one")
-        recorded = wait_until(lambda: segments_of(camera, 2), 60, "two segments")
-        recorders.stop_all()
+    recorded = simulator_recorded(recorders, "/cam/mjpeg?size=320x240&fps=5", 2)
 
     for segment in recorded:
         assert segment_verify(segment) > 0
         assert (segment.codec, segment.width, segment.height) == ("h264", 320, 240)
     assert keyframe_decodes_alone(recorded[0], 0)
+
+
+@pytest.mark.parametrize("query", ["stream=mxg", "stream=MxPEG&noaudio"])
+def test_it_transcodes_mobotix_mxpeg_to_h264_with_each_picture_at_its_time(recorders, query):
+    path = f"/gate/control/faststream.jpg?{query}&size=320x240&fps=5"
+
+    recorded = simulator_recorded(recorders, path, 2)
+
+    for segment in recorded:
+        assert segment_verify(segment) > 0
+        assert (segment.codec, segment.width, segment.height) == ("h264", 320, 240)
+        # Arrival times, and none held back while opening (the mxg demuxer's audio stream).
+        assert starts_on_its_clock(segment), segment.start
+    assert keyframe_decodes_alone(recorded[1], 0)
 
 
 @pytest.fixture
