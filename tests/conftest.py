@@ -1,4 +1,6 @@
+import os
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -8,6 +10,40 @@ from django.db import OperationalError
 from django.test import TransactionTestCase, override_settings
 
 pytest_plugins = ["tests.servers"]
+
+
+def pytest_configure(config):
+    _redis_of_this_worker()
+
+
+def _redis_of_this_worker() -> None:
+    """Under pytest-xdist each worker process has a Redis database of its own, as
+    pytest-django gives it a test database of its own: REDIS_URL's number plus the worker's
+    (gw0 keeps it). Sharing one, a worker's Celery would run the other's tasks against the
+    wrong database, and their channel groups and throttles would mix. Every setting naming
+    the run's Redis names the worker's instead, and so does the environment the tests'
+    servers inherit."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if worker == "gw0":
+        return
+    run = settings.REDIS_URL
+    parts = urlsplit(run)
+    number = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    ours = parts._replace(path=f"/{number}").geturl()
+    for name in [name for name in dir(settings) if name.isupper()]:
+        value = getattr(settings, name)
+        if run in repr(value):
+            setattr(settings, name, _replaced(value, run, ours))
+    os.environ["REDIS_URL"] = ours
+
+
+def _replaced(value, old: str, new: str):
+    if isinstance(value, dict):
+        return {key: _replaced(item, old, new) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_replaced(item, old, new) for item in value)
+    assert value == old or not isinstance(value, str) or old not in value, value
+    return new if value == old else value
 
 
 @pytest.fixture(scope="session", autouse=True)
