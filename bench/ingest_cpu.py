@@ -40,6 +40,9 @@ def main() -> None:
     parser.add_argument("--mix", choices=["flood", "badges"], default="flood")
     parser.add_argument("--threads", type=int, default=1, help="concurrent POSTs, as gthread")
     parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument(
+        "--gunicorn", action="store_true", help="also through gunicorn, as alarm_fanout runs it"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -67,9 +70,16 @@ def main() -> None:
             flush=True,
         )
         print(_HEADER)
-        for turn in range(args.rounds):
-            for tree in trees:
-                _turn(tree, args, profile=args.profile if turn == 0 else 0)
+        try:
+            for turn in range(args.rounds):
+                for tree in trees:
+                    _turn(tree, args, profile=args.profile if turn == 0 else 0)
+        finally:
+            # The push tasks queued (settings' route for responder.tasks.push_*), which no
+            # worker runs here: a later test's worker on this Redis would run them all.
+            import redis as redis_client
+
+            redis_client.Redis.from_url(os.environ["REDIS_URL"]).delete("push")
     print(f"CPU calibration: SHA-256 of 64 MiB in {calibration():.0f} ms")
     print(f"load average: {os.getloadavg()[0]:.1f}")
 
@@ -97,6 +107,87 @@ def _turn(tree: Path, args: argparse.Namespace, *, profile: int) -> None:
     )
     if profile:
         print(f"  profile: {result['profile']}", flush=True)
+    if args.gunicorn:
+        cpu, rate = _through_gunicorn(tree, result["slug"], result["secret"], args)
+        print(f"  through gunicorn: {cpu:.2f} ms CPU per event, {rate:.0f} events/s", flush=True)
+
+
+def _through_gunicorn(
+    tree: Path, slug: str, secret: str, args: argparse.Namespace
+) -> tuple[float, float]:
+    """The tree's gunicorn as bench.alarm_fanout starts it (2 workers of 4 threads), POSTs
+    over HTTP from `--threads` connections: its processes' CPU per event, and the rate."""
+    import http.client
+    import threading
+
+    sys.path.insert(0, str(ROOT))
+    from bench.common import wait_for_port
+    from responder.embedded_redis import free_port
+
+    port = free_port()
+    command = [PYTHON, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "--workers", "2",
+               "--worker-class", "gthread", "--threads", "4", "--keep-alive", "75",
+               "responder.wsgi:application"]  # fmt: skip
+    server = subprocess.Popen(
+        command, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, seconds=120)
+
+        def post_all(count: int) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", port)
+            for number in range(count):
+                body, headers = _signed(slug, secret, args.mix, number)
+                connection.request("POST", f"/api/v1/access/{slug}/events", body, headers)
+                answer = connection.getresponse()
+                answer.read()
+                assert answer.status == 202, answer.status
+            connection.close()
+
+        def run(count: int) -> float:
+            threads = [
+                threading.Thread(target=post_all, args=(count // args.threads,))
+                for _ in range(args.threads)
+            ]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return time.perf_counter() - started
+
+        run(max(200, 25 * args.threads))  # both workers warm (their URLconf loads lazily)
+        processes = [server.pid, *_children(server.pid)]
+        before = sum(_process_cpu(pid) for pid in processes)
+        elapsed = run(args.events)
+        events = args.events // args.threads * args.threads
+        return (sum(_process_cpu(pid) for pid in processes) - before) / events, events / elapsed
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _children(pid: int) -> list[int]:
+    listed = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(child) for child in listed.split()]
+
+
+def _signed(slug: str, secret: str, mix: str, number: int) -> tuple[bytes, dict[str, str]]:
+    """A new event's body and headers, as bench.alarm_fanout posts them."""
+    import secrets
+    from datetime import UTC, datetime
+
+    from accesslog.signatures import HEADER, sign  # no Django in it: the driver uses it too
+
+    event = {
+        "source_event_id": secrets.token_hex(8),
+        "type": "door_forced" if mix == "flood" else "access_granted",
+        "door": "door-1",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "person": f"Person {number}",
+    }
+    body = json.dumps(event).encode()
+    return body, {"Content-Type": "application/json", HEADER: sign(body, secret)}
 
 
 # --- In each tree's process -----------------------------------------------------------------
@@ -122,10 +213,10 @@ def worker(args: argparse.Namespace) -> None:
     redis = None if redis is None else (_redis_cpu() - redis) / events  # type: ignore[operator]
     statements, pg_trips, trips, commands = _counted(handler, slug, secret, args.mix)
     profile = _profiled(handler, slug, secret, args) if args.profile else ""
-    _queues_emptied()
     result = {"blocks": blocks, "postgres_ms": postgres, "redis_ms": redis,
               "statements": statements, "pg_trips": pg_trips, "trips": trips,
-              "commands": commands, "profile": profile}  # fmt: skip
+              "commands": commands, "profile": profile, "slug": slug,
+              "secret": secret}  # fmt: skip
     print(json.dumps(result))
 
 
@@ -147,25 +238,15 @@ def _door() -> tuple[str, str]:
 def _post(slug: str, secret: str, mix: str, number: int):  # noqa: ANN202
     """A signed POST of a new event, made before the clock runs (the sender's work)."""
     import io
-    import secrets
-    from datetime import UTC, datetime
 
-    from accesslog.signatures import sign
-
-    event = {
-        "source_event_id": secrets.token_hex(8),
-        "type": "door_forced" if mix == "flood" else "access_granted",
-        "door": "door-1",
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "person": f"Person {number}",
-    }
-    body = json.dumps(event).encode()
+    body, headers = _signed(slug, secret, mix, number)
     environ = {
         "REQUEST_METHOD": "POST", "PATH_INFO": f"/api/v1/access/{slug}/events",
         "SCRIPT_NAME": "", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "127.0.0.1",
         "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)), "HTTP_X_RESPONDER_SIGNATURE": sign(body, secret),
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_X_RESPONDER_SIGNATURE": headers["X-Responder-Signature"],  # signatures.HEADER
         "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
         "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
     }  # fmt: skip
@@ -261,17 +342,6 @@ def _profiled(handler, slug: str, secret: str, args: argparse.Namespace) -> str:
     path = Path(tempfile.gettempdir()) / f"ingest-cpu-{args.worker.name}-{os.getpid()}.prof"
     profiler.dump_stats(path)
     return str(path)
-
-
-def _queues_emptied() -> None:
-    """The push tasks the bench queued, which no worker runs: a later test's worker would."""
-    import redis
-    from django.conf import settings
-
-    from responder.push.tasks import push_event
-
-    queue = push_event.app.amqp.router.route({}, push_event.name, (), {})["queue"].name
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
 
 
 def _backends_cpu() -> float:
