@@ -129,7 +129,8 @@ def _version() -> bytes | None:
 def _bump() -> None:
     try:
         pipe = quick_redis(settings.REDIS_URL).pipeline(transaction=True)
-        pipe.set(VERSION_KEY, secrets.token_hex(8)).publish(_channel(settings.REDIS_URL), b"1")
+        pipe.set(VERSION_KEY, secrets.token_hex(8))
+        pipe.publish(_channel(settings.REDIS_URL), b"1")
         pipe.execute()
     except redis.RedisError as error:
         # Every process reads the database again within MAX_AGE_SECONDS anyway.
