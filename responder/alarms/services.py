@@ -117,7 +117,7 @@ def _alone(rule: IncidentRule | None) -> bool:
     incident to store with it, no caller's transaction to join (a duplicate there must roll
     back to a savepoint), and a database whose lock is a statement (SQLite's is BEGIN
     IMMEDIATE, taken by `atomic`)."""
-    return rule is None and connection.vendor == "postgresql" and not connection.in_atomic_block
+    return rule is None and connection.vendor == "postgresql" and connection.get_autocommit()
 
 
 def _event_create(system: AccessSystem, door: Door | None, data: dict, *, late: bool) -> Event:
