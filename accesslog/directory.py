@@ -153,6 +153,7 @@ class Watch:
 
     def __init__(self, url: str) -> None:
         self.url, self.pid = url, os.getpid()
+        self.name = f"{VERSION_KEY}.watch.{self.pid}"  # in CLIENT LIST
         self.generation: int | None = None
         self._count = 0
 
@@ -171,7 +172,9 @@ class Watch:
             time.sleep(1)
 
     def _listen(self) -> None:
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None)
+        client = redis.Redis.from_url(
+            self.url, socket_connect_timeout=2, socket_timeout=None, client_name=self.name
+        )
         with client, client.pubsub() as pubsub:
             pubsub.subscribe(_channel(self.url))
             pinged = False

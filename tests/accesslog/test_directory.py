@@ -85,8 +85,11 @@ def test_while_the_watch_listens_an_ingest_asks_redis_nothing(door):
 def test_a_change_while_no_watch_listens_is_found_by_the_version(door):
     heard(None)
     elsewhere = moved_without_a_signal(door)
-    quick_redis(settings.REDIS_URL).client_kill_filter(_type="pubsub")  # the watch is lost
-    quick_redis(settings.REDIS_URL).set(directory.VERSION_KEY, "changed, nobody heard")
+    redis = quick_redis(settings.REDIS_URL)
+    name = directory.watch().name
+    (mine,) = [c["id"] for c in redis.client_list(_type="pubsub") if c["name"] == name]
+    redis.client_kill_filter(_id=mine)  # the watch is lost
+    redis.set(directory.VERSION_KEY, "changed, nobody heard")
     deadline = time.monotonic() + 30
     while directory.watch().generation is not None and time.monotonic() < deadline:
         time.sleep(0.01)  # until the watch knows it is lost (it reconnects a second later)
