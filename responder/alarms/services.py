@@ -71,12 +71,15 @@ def event_ingest(
     # A late event opens no incident: the door was forced minutes or months ago.
     rule = None if late else _incident_rule(door, data["type"], lookups)
     try:
-        with transaction.atomic():
-            _seq_lock()
+        if _alone(rule):
+            # The lock and the insert are one transaction of their own: one round trip.
             event = _event_create(system, door, data, late=late)
-            if rule is not None:
-                # Same transaction: an alarm and the incident it opens are stored together.
-                incident_for_alarm(event=event, rule=rule)
+        else:
+            with transaction.atomic():
+                event = _event_create(system, door, data, late=late)
+                if rule is not None:
+                    # Same transaction: an alarm and the incident it opens are stored together.
+                    incident_for_alarm(event=event, rule=rule)
     except IntegrityError:
         # The unique constraint: a duplicate, stored before or committed while we waited
         # for the lock. The rollback kept nothing and gave the seq back.
@@ -109,10 +112,12 @@ def _incident_rule(door: Door | None, event_type: str, lookups: Directory) -> In
     )
 
 
-def _seq_lock() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQ_LOCK_KEY])
+def _alone(rule: IncidentRule | None) -> bool:
+    """Whether the insert may be its own transaction (PostgreSQL's implicit one): no
+    incident to store with it, no caller's transaction to join (a duplicate there must roll
+    back to a savepoint), and a database whose lock is a statement (SQLite's is BEGIN
+    IMMEDIATE, taken by `atomic`)."""
+    return rule is None and connection.vendor == "postgresql" and connection.get_autocommit()
 
 
 def _event_create(system: AccessSystem, door: Door | None, data: dict, *, late: bool) -> Event:
@@ -131,13 +136,14 @@ def _event_create(system: AccessSystem, door: Door | None, data: dict, *, late: 
         details=data.get("details", {}),
         late=late,
     )
-    # Under the lock every µs counts: the next seq and the insert in one statement (the
-    # statement starts after the lock is held, so its MAX sees every committed seq), and
-    # no ORM query to compile. Django's own fields turn the values into parameters.
+    # Under the lock every µs counts: the next seq and the insert in one statement, and no
+    # ORM query to compile. Django's own fields turn the values into parameters.
     fields = _insert_fields()
     values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(), values)
+        if connection.vendor == "postgresql":
+            cursor.nextset()  # past the lock's empty result
         event.pk, event.seq = cursor.fetchone()
     event._state.adding = False
     event._state.db = connection.alias
@@ -154,8 +160,20 @@ def _insert_sql() -> str:
     table, quote = Event._meta.db_table, connection.ops.quote_name
     columns = ", ".join(quote(str(f.column)) for f in _insert_fields())
     values = ", ".join(["%s"] * len(_insert_fields()))
+    # On PostgreSQL the seq lock first, in the same query (psycopg's client-side binding,
+    # Django's default, sends it by the simple protocol; server-side binding would refuse
+    # two statements): one round trip. Outside a transaction PostgreSQL
+    # runs the two statements as one implicit transaction, so the lock is held until the
+    # insert commits; and each statement takes its own snapshot (READ COMMITTED), so the
+    # insert's MAX sees every seq committed before the lock was granted. (SQLite's lock
+    # is the BEGIN IMMEDIATE of the transaction around it.)
+    lock = (
+        f"SELECT pg_advisory_xact_lock({SEQ_LOCK_KEY}); "
+        if connection.vendor == "postgresql"
+        else ""
+    )
     return (
-        f"INSERT INTO {quote(table)} ({quote('seq')}, {columns}) "
+        f"{lock}INSERT INTO {quote(table)} ({quote('seq')}, {columns}) "
         f"SELECT COALESCE(MAX({quote('seq')}), 0) + 1, {values} FROM {quote(table)} "
         f"RETURNING {quote('id')}, {quote('seq')}"
     )

@@ -16,15 +16,19 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 
 import redis
 import redis.asyncio as aioredis
+from celery.app.amqp import task_message
 from celery.app.task import Task
 from django.conf import settings
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +64,9 @@ class RedisWrite:
     what: str
 
 
-def task_write(task: Task, args: tuple, *, what: str, expires: int | None = None) -> RedisWrite:
+def task_write(
+    task: Task, args: tuple[int, ...], *, what: str, expires: int | None = None
+) -> RedisWrite:
     """`task` queued as Celery's Redis transport queues it: an LPUSH of kombu's envelope
     around Celery's own message (`as_task_v2`, protocol 2) on the list of the task's queue,
     which any worker reads as if `apply_async` had sent it (a test holds the two equal).
@@ -69,9 +75,17 @@ def task_write(task: Task, args: tuple, *, what: str, expires: int | None = None
     this is one command in the caller's pipeline. Only what ingest queues goes this way:
     ids in, no countdown, no priority, no result, no chain.
     """
-    task_id, queue = str(uuid.uuid4()), _queue_of(task)
-    message = task.app.amqp.as_task_v2(
-        task_id, task.name, args, {}, expires=expires, ignore_result=task.ignore_result
+    task_id, queue, template = str(uuid.uuid4()), _queue_of(task), _message_of(task, os.getpid())
+    headers = template.headers | {
+        "id": task_id,
+        "root_id": task_id,
+        "argsrepr": repr(args),  # what Celery's saferepr gives for a tuple of ids
+        "expires": expires and (timezone.now() + timedelta(seconds=expires)).isoformat(),
+    }
+    message = template._replace(
+        headers=headers,
+        properties=template.properties | {"correlation_id": task_id},
+        body=(args, {}, template.body[2]),
     )
     properties = message.properties | {
         "delivery_mode": 2,  # persistent, as kombu's Producer marks it
@@ -90,6 +104,14 @@ def task_write(task: Task, args: tuple, *, what: str, expires: int | None = None
         "properties": properties,
     }
     return RedisWrite(settings.CELERY_BROKER_URL, ("LPUSH", queue, json.dumps(envelope)), what)
+
+
+@cache
+def _message_of(task: Task, pid: int) -> task_message:
+    """Celery's message for `task` with no id, args or expiry, made once per process (its
+    origin header names the process): `as_task_v2` reads the app's configuration and the
+    host's name anew for each message, ~0.1 ms of CPU, a tenth of an ingest's."""
+    return task.app.amqp.as_task_v2("", task.name, (), {}, ignore_result=task.ignore_result)
 
 
 @cache

@@ -35,6 +35,16 @@ def test_it_stores_a_new_event_and_answers_202_with_its_id_and_seq(client, door)
     )
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "*/*"])
+def test_it_answers_json_whatever_the_sender_accepts(client, door, accept):
+    stored = post_event(client, "onguard", event_json(), "s3cret", HTTP_ACCEPT=accept)
+    refused = post_event(client, "onguard", event_json(), "wrong", HTTP_ACCEPT=accept)
+
+    assert (stored.status_code, stored["Content-Type"]) == (202, "application/json")
+    assert (refused.status_code, refused["Content-Type"]) == (401, "application/json")
+    assert stored.json() == {"id": Event.objects.get().id, "seq": Event.objects.get().seq}
+
+
 def test_it_answers_200_with_the_same_body_for_a_duplicate(client, door):
     first = post_event(client, "onguard", event_json(), "s3cret")
     second = post_event(client, "onguard", event_json(type="tamper"), "s3cret")

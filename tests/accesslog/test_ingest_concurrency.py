@@ -4,11 +4,12 @@ import threading
 import time
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accesslog.models import Event
-from responder.alarms.services import event_ingest
+from responder.alarms.services import SEQ_LOCK_KEY, event_ingest
 from responder.core.models import Incident, IncidentEntry, IncidentRule
 from responder.incidents.services import EntryKind
 from tests.accesslog.ingest_helpers import event_json, post_event
@@ -102,6 +103,50 @@ def test_an_ingest_waits_for_the_one_in_progress_and_numbers_after_it(system):
 
     assert blocked == 1
     assert later == {"seq": first.seq + 1}
+
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="one statement outside a transaction is PostgreSQL's path (SQLite's lock is BEGIN)",
+)
+
+
+@postgresql_only
+def test_an_ingest_outside_a_transaction_locks_and_inserts_in_one_statement(system):
+    event_ingest(system=system, payload=event_json(source_event_id="a"))  # the door is held
+    with CaptureQueriesContext(connection) as queries:
+        event, created = event_ingest(system=system, payload=event_json(source_event_id="b"))
+
+    assert created
+    assert len(queries) == 1
+    assert f"pg_advisory_xact_lock({SEQ_LOCK_KEY})" in queries[0]["sql"]
+    assert Event.objects.get(source_event_id="b").seq == event.seq
+
+
+def seq_lock_free() -> bool:
+    """Whether another connection can take the seq lock now (and gives it back at once)."""
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [SEQ_LOCK_KEY])
+            free = cursor.fetchone()[0]
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+        return free
+    finally:
+        other.close()
+
+
+@postgresql_only
+def test_a_duplicate_outside_a_transaction_stores_nothing_and_frees_the_lock(system):
+    first, _ = event_ingest(system=system, payload=event_json(source_event_id="a"))
+
+    again, created = event_ingest(system=system, payload=event_json(source_event_id="a"))
+
+    assert (again, created) == (first, False)
+    assert seq_lock_free()
+    later, _ = event_ingest(system=system, payload=event_json(source_event_id="b"))
+    assert later.seq == first.seq + 1
+    assert Event.objects.count() == 2
 
 
 def test_concurrent_alarms_on_one_campus_open_one_incident_that_all_of_them_join(system):
