@@ -156,8 +156,8 @@ def stream_urls(base_url: str, slug: str, vendor: str, address: str) -> tuple[st
     base = base_url.rstrip("/")
     if base:
         main = f"{base}/{slug}/video.ts?size=1280x720&fps=15&kbps=1500&gop=15"
-        if vendor == Vendor.MOBOTIX:
-            return main, f"{base}/{slug}/mjpeg?size=640x360&fps=5"
+        if vendor == Vendor.MOBOTIX:  # MxPEG, as the camera sends by default
+            return main, f"{base}/{slug}/faststream.jpg?stream=MxPEG&size=640x360&fps=5"
         return main, f"{base}/{slug}/video.ts?size=640x360&fps=10&kbps=250&gop=10"
     if vendor == Vendor.MOBOTIX:
         return (

@@ -9,6 +9,7 @@ from django.db.models import Model
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accesslog.models import AccessSystem, Door, DoorCamera
+from cameras.media import source_format
 from cameras.models import Camera, Tag
 from maps.models import Building, Campus, District, Floor
 from responder.core.capabilities import Capability
@@ -47,6 +48,9 @@ def test_it_builds_the_case_study_district():
     assert set(Camera.objects.values_list("vendor", flat=True)) == {"axis", "mobotix"}
     assert not Camera.objects.filter(floor__isnull=True).exists()
     assert all(c.main_stream_url.startswith(BASE) for c in Camera.objects.all())
+    # The Mobotix cameras' small stream is the simulator's MxPEG, opened as the real one is.
+    mobotix = Camera.objects.filter(vendor="mobotix")
+    assert {source_format(c.sub_stream_url) for c in mobotix} == {"mxg"}
     assert Camera.objects.filter(name="HS Main Entrance – Lobby").exists()
     assert Camera.objects.filter(name="ES Parking Lot – East").exists()
 
