@@ -387,6 +387,9 @@ def cpu_seconds(clients: list[subprocess.Popen]) -> dict[str, float]:
         part = _part(int(pid), int(fields[1]), name, client_pids)
         if part:
             parts[part] = parts.get(part, 0.0) + seconds
+        if part in SERVER_PARTS:  # of which the kernel's (for a socket daphne: its sends)
+            kernel = f"{part}, kernel"
+            parts[kernel] = parts.get(kernel, 0.0) + int(fields[12]) / tick
     return parts
 
 

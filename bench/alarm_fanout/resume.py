@@ -68,7 +68,7 @@ def _turn(tree: Path, cookie: str, count: int, last: int, tmp: Path) -> None:
         before, started = _cpu(daphne.pid), time.monotonic()
         clients = subprocess.Popen(
             [PYTHON, "-m", "bench.alarm_fanout.clients", "--count", str(count),
-             "--cookie", cookie, "--resume", f"ws://127.0.0.1:{port}/ws/events"],
+             "--cookie", cookie, "--resume", f"ws://127.0.0.1:{port}/ws/events?after=0"],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         live = clients.stdout.readline().strip() == "ready"
