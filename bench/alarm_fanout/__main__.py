@@ -1,8 +1,9 @@
 """Alarm fan-out: POST -> receipt latency at every WebSocket client, Responder vs a reference.
 
-    DATABASE_URL=... REDIS_URL=... python -m bench.alarm_fanout [--clients 100 1000]
+    DATABASE_URL=.../responder_bench REDIS_URL=... python -m bench.alarm_fanout [--clients 100 1000]
 
-Without DATABASE_URL it uses a fresh SQLite file; without REDIS_URL an embedded Redis.
+DATABASE_URL's database is migrated and emptied (its name must contain "bench"); without
+it, a fresh SQLite file. Without REDIS_URL an embedded Redis.
 Loopback only; every phase is bounded and the program stops by itself.
 """
 
@@ -48,6 +49,9 @@ def main() -> None:
     # gunicorn (WSGI) serves HTTP, daphne the sockets, as the README deploys them.
     parser.add_argument("--api-server", choices=["gunicorn", "daphne"], default="gunicorn")
     parser.add_argument("--client-processes", type=int, default=0, help="0: 1 per 500")
+    parser.add_argument(
+        "--flood-rate", type=float, default=0, help="events/s of the floods (0: as fast as posted)"
+    )
     args = parser.parse_args()
     print(f"CPU calibration: SHA-256 of 64 MiB in {calibration():.0f} ms", flush=True)
     with (
@@ -75,7 +79,7 @@ def pool_installed() -> bool:
 
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
-    subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    empty_database()
     bench = bench_setup()
     api_ports = [free_port() for _ in range(args.api_processes)]
     socket_ports = [free_port() for _ in range(args.socket_processes)]
@@ -103,10 +107,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             urls = [f"ws://127.0.0.1:{port}/ws/events" for port in socket_ports]
             results += measure(
                 "Responder", count, urls, poster.post, cookie=bench.everyone.cookie,
-                flood=poster.post, processes=args.client_processes,
+                flood=poster.post, processes=args.client_processes, pace=args.flood_rate,
             )  # fmt: skip
             results.append(rss_row(count, sockets))
-            results += measure_district(count, urls, poster.post, bench)
+            results += measure_district(count, urls, poster.post, bench, args.flood_rate)
             publish = ReferencePublisher(reference_port)
             results += measure(
                 "reference", count, [f"ws://127.0.0.1:{reference_port}/"], publish.post,
@@ -119,6 +123,17 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         for process in [*daphnes, reference]:
             process.wait(timeout=60)
     report(results, args)
+
+
+def empty_database() -> None:
+    """Each run from a migrated, empty database, so runs compare: the clients resume from seq 0, and
+    over the events of earlier runs (~1,700 each) the third run's 1,000 sockets did not go
+    live in 2 minutes. Emptied only if its name says it is a bench's."""
+    name = os.environ["DATABASE_URL"].rsplit("/", 1)[-1]
+    if "bench" not in name:
+        raise SystemExit(f"The bench empties its database: {name!r} is not named *bench*")
+    for command in (["migrate"], ["flush", "--no-input"]):
+        subprocess.run([PYTHON, "manage.py", *command, "-v", "0"], cwd=ROOT, check=True)
 
 
 def daphne(port: int, tmp: Path) -> subprocess.Popen:
@@ -202,7 +217,7 @@ class ReferencePublisher:
 
 
 def measure(
-    server: str, count: int, urls: list[str], post, *, cookie="", flood=None, processes=0
+    server: str, count: int, urls: list[str], post, *, cookie="", flood=None, processes=0, pace=0.0
 ) -> list:
     clients = start_clients(count, urls, cookie, processes or -(-count // 500))
     post()  # warm-up, not counted: first imports, first database connections
@@ -219,7 +234,7 @@ def measure(
     if flood:
         before = cpu_seconds(clients)
         start = time.monotonic()
-        phases["flood"] = flood_posts(flood)
+        phases["flood"] = flood_posts(flood, rate=pace)
         rate = FLOOD_EVENTS / (time.monotonic() - start)
         last = max(seq for seq, _ in phases["flood"])
         wait_received(clients, [last] * len(clients))
@@ -238,7 +253,7 @@ def measure(
     return rows
 
 
-def measure_district(count: int, urls: list[str], post, bench: Bench) -> list:
+def measure_district(count: int, urls: list[str], post, bench: Bench, pace: float) -> list:
     """A flood of the simulator's mix of events (mostly badges) at the schools' doors, each
     going to the sockets that may see it: dispatch (a tenth of the clients) sees every
     school, the rest are spread over the schools, each seeing its own."""
@@ -268,7 +283,7 @@ def measure_district(count: int, urls: list[str], post, bench: Bench) -> list:
     }
     before = cpu_seconds(clients)
     start = time.monotonic()
-    posted = flood_posts(post, events)
+    posted = flood_posts(post, events, rate=pace)
     rate = len(events) / (time.monotonic() - start)
     sent = [(seq, at, building_of[event["source_event_id"]]) for (seq, at), event in posted]
     expected = [_visible(sent, audience) for audience in audiences]
@@ -306,19 +321,23 @@ def _visible(sent: list[tuple[int, float, int]], audience: Audience) -> set[int]
     }
 
 
-def flood_posts(post, events: list[dict] | None = None) -> list:
-    """FLOOD_EVENTS of the default kind, or `events`, posted from FLOOD_THREADS threads;
-    with `events`, each result comes with its event."""
+def flood_posts(post, events: list[dict] | None = None, *, rate: float = 0) -> list:
+    """FLOOD_EVENTS of the default kind, or `events`, posted from FLOOD_THREADS threads, as
+    fast as they go or, with `rate`, each at its turn (the n-th at n / rate s); with
+    `events`, each result comes with its event."""
     sent: list = []
-    queue = iter(events if events is not None else [None] * FLOOD_EVENTS)
+    queue = enumerate(events if events is not None else [None] * FLOOD_EVENTS)
     lock = threading.Lock()
+    start = time.monotonic()
 
     def work() -> None:
         while True:
             with lock:
-                event = next(queue, StopIteration)
-            if event is StopIteration:
+                index, event = next(queue, (None, None))
+            if index is None:
                 return
+            if rate:
+                time.sleep(max(0, start + index / rate - time.monotonic()))
             result = post(event)
             sent.append(result if events is None else (result, event))
 
@@ -375,6 +394,9 @@ def cpu_seconds(clients: list[subprocess.Popen]) -> dict[str, float]:
         part = _part(int(pid), int(fields[1]), name, client_pids)
         if part:
             parts[part] = parts.get(part, 0.0) + seconds
+        if part in SERVER_PARTS:  # of which the kernel's (for a socket daphne: its sends)
+            kernel = f"{part}, kernel"
+            parts[kernel] = parts.get(kernel, 0.0) + int(fields[12]) / tick
     return parts
 
 

@@ -134,7 +134,7 @@ async def connect(url: str, origin: str, cookie: str, resume: bool) -> Client:
     key = base64.b64encode(os.urandom(16))
     accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
     lines = [
-        f"GET {parts.path or '/'} HTTP/1.1",
+        f"GET {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
         f"Host: {parts.netloc}",
         "Upgrade: websocket",
         "Connection: Upgrade",

@@ -184,7 +184,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             else:
                 self.cursor = after
         while self.cursor < self._joined.head:
-            recent = self._joined.recent(self.cursor, self.alarm_scope, self.camera_scope)
+            recent = await self._joined.recent_or_read(
+                self.cursor, self.alarm_scope, self.camera_scope
+            )
             if recent is not None:
                 frames, self.cursor = recent, self._joined.head
             else:

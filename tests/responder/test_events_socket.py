@@ -1,3 +1,5 @@
+import asyncio
+import json
 import time
 from datetime import timedelta
 
@@ -10,7 +12,9 @@ from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from accesslog.models import Event
+from responder.alarms import fanout
 from responder.alarms.consumers import origin_allowed
+from responder.alarms.events import EVERYWHERE
 from responder.asgi import application
 from responder.core.middleware import SIGNED_IN_AT
 from tests.factories import DoorFactory, GrantFactory, TOTPDeviceFactory, UserFactory, event_store
@@ -207,6 +211,28 @@ async def test_it_sends_a_reset_past_a_day_of_missed_events(watcher, door):
     newer = await stored(door)
     assert (await next_frame(communicator))["seq"] == newer.seq
     await communicator.disconnect()
+
+
+async def test_sockets_resuming_on_a_fresh_fanout_share_one_read_and_see_their_own(watcher, door):
+    # A daphne just (re)started: nothing in memory, every tablet resumes from its last seq.
+    other_door = await database_sync_to_async(DoorFactory)()
+    other = await database_sync_to_async(UserFactory)()
+    await database_sync_to_async(GrantFactory)(
+        user=other, capabilities=["alarms"], building=other_door.building
+    )
+    mine = [await database_sync_to_async(store_event)(door) for _ in range(3)]
+    theirs = [await database_sync_to_async(store_event)(other_door) for _ in range(2)]
+    first = socket(await database_sync_to_async(signed_in)(watcher))
+    replayed = await resumed(first)
+
+    hub = fanout._fanouts[asyncio.get_running_loop()]
+    held = hub.recent(0, EVERYWHERE, EVERYWHERE)
+    assert [json.loads(f.text)["seq"] for f in held] == sorted(e.seq for e in mine + theirs)
+    second = socket(await database_sync_to_async(signed_in)(other))
+    assert [f["seq"] for f in replayed] == [*(e.seq for e in mine), theirs[-1].seq]
+    assert [f["seq"] for f in await resumed(second)] == [e.seq for e in theirs] + [theirs[-1].seq]
+    await first.disconnect()
+    await second.disconnect()
 
 
 async def test_it_sends_a_reset_past_a_thousand_missed_events(watcher, door):
