@@ -6,7 +6,8 @@ from responder.demo.simulate import simulator_server
 class Command(BaseCommand):
     help = (
         "Serve simulated cameras over HTTP: /<name>/video.ts?size=1920x1080&fps=30&kbps=4500"
-        "&gop=30 (H.264 in MPEG-TS) and /<name>/mjpeg?size=640x360&fps=5."
+        "&gop=30 (H.264 in MPEG-TS), /<name>/mjpeg?size=640x360&fps=5 and a Mobotix camera's "
+        "/<name>/faststream.jpg?stream=MxPEG|mxg|full&size=640x360&fps=5."
     )
 
     def add_arguments(self, parser) -> None:
