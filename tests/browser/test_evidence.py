@@ -129,6 +129,7 @@ def test_an_export_from_playback_is_built_shared_with_police_and_revoked(
     shots("evidence-link")
     link.get_by_role("button", name="Done").click()
     expect(link).to_be_hidden()
+    expect(link).to_have_count(0)  # removed on its `close` event, which comes after
     share = Share.objects.get(export=export)
     assert share.note == "Det. Ruiz, case 2026-117"
     assert (
