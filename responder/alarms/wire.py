@@ -50,6 +50,8 @@ def direct_writer(send: Send) -> Callable[[bytes], bool] | None:
     if WebSocketProtocol is None or not isinstance(protocol, WebSocketProtocol):
         return None
 
+    send_now = _transport_writer(protocol.transport)
+
     def write(data: bytes) -> bool:
         # Only when autobahn has nothing queued and no compression: then our frames are
         # exactly what it would have written, in order.
@@ -59,35 +61,49 @@ def direct_writer(send: Send) -> Callable[[bytes], bool] | None:
             or protocol._perMessageCompress is not None
         ):
             return False
-        _transport_write(protocol.transport, data)
+        send_now(data)
         return True
 
     return write
 
 
-def _transport_write(transport: Any, data: bytes) -> None:
-    """`transport.write(data)`, but sent at once when Twisted has nothing queued.
+def _transport_writer(transport: Any) -> Callable[[bytes], None]:
+    """`transport.write`, but sent at once when Twisted has nothing queued.
 
     Twisted buffers every write and sends it on the reactor's next turn, registering and
     unregistering the socket with epoll for each: per event and socket, that was a third
     of the fan-out's time (docs/BENCHMARKS.md). With nothing queued, the same bytes go
     out in the same order straight away; whatever the kernel does not take is queued as
-    before. Anything else (TLS, another transport, a closing one) takes the usual path.
+    before. Anything but a plain TCP transport (TLS, a test's) takes the usual path.
+
+    The transport is looked at once, here: the write runs per event and socket, and its
+    `getattr`s with defaults were a sixth of a write pass under a profiler.
     """
-    sock = getattr(transport, "socket", None)
-    if (
-        sock is not None
-        and getattr(transport, "connected", False)
-        and not getattr(transport, "disconnecting", True)
-        and not getattr(transport, "TLS", False)
-        and not getattr(transport, "_tempDataBuffer", True)
-        and len(getattr(transport, "dataBuffer", b"x")) == getattr(transport, "offset", -1)
+    if getattr(transport, "socket", None) is None or not all(
+        hasattr(transport, name) for name in _TCP_STATE
     ):
-        try:
-            sent = sock.send(data)
-        except OSError:  # BlockingIOError included: full, or failing; Twisted takes over
-            sent = 0
-        if sent == len(data):
-            return
-        data = data[sent:]
-    transport.write(data)
+        return transport.write
+    sock = transport.socket
+
+    def write(data: bytes) -> None:
+        if (
+            transport.connected
+            and not transport.disconnecting
+            and not transport.TLS  # a startTLS since: Twisted's path encrypts
+            and not transport._tempDataBuffer
+            and len(transport.dataBuffer) == transport.offset
+        ):
+            try:
+                sent = sock.send(data)
+            except OSError:  # BlockingIOError included: full, or failing; Twisted takes over
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        transport.write(data)
+
+    return write
+
+
+# What Twisted's TCP transports (abstract.FileDescriptor, tcp.Connection) keep of their state.
+_TCP_STATE = ("connected", "disconnecting", "TLS", "_tempDataBuffer", "dataBuffer", "offset")
