@@ -11,6 +11,7 @@ from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
 
 from responder.alarms.consumers import AllowedOriginValidator  # noqa: E402
 from responder.routing import websocket_urlpatterns  # noqa: E402
+from responder.startup import startup_frozen  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -20,3 +21,5 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+startup_frozen()

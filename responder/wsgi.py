@@ -7,3 +7,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "responder.settings")
 
 application = get_wsgi_application()
+
+from responder.startup import startup_frozen  # noqa: E402
+
+startup_frozen()
