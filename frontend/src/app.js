@@ -12,6 +12,10 @@ import { cachePlans, registerWorker, updateBanner } from "./updates.js";
 
 const root = document.getElementById("app");
 const ENDED = "Your session has ended. Sign in again.";
+// Why the sign-in shows, until someone signs in. Forgetting the device erases kept(), the
+// sign that a session was here, before the notice is drawn: a reload in between, or boot's
+// own refusal heard after another check's, would show the sign-in without saying why.
+const ENDED_KEY = "responder.ended";
 let shell = null;
 let leaving = null;
 let pendingEvent = takeEventFromUrl();
@@ -39,7 +43,7 @@ async function boot() {
     if (!(error instanceof ApiError)) throw error;
     if (error.status === 0) return offlineStart();
     if (error.status !== 401 && error.status !== 403) return trouble(error.message);
-    return signIn(kept() ? ENDED : "");
+    return signIn(kept() || localStorage.getItem(ENDED_KEY) ? ENDED : "");
   }
   start(me, { fresh: true });
 }
@@ -56,11 +60,15 @@ function offlineStart() {
 // The sign-in screen never shows over the last user's traces.
 async function signIn(notice) {
   answersFor(null);
-  await forgetDevice();
+  const forgotten = forgetDevice(); // storage is cleared at once, the caches later
+  if (notice === ENDED) localStorage.setItem(ENDED_KEY, "1");
+  else localStorage.removeItem(ENDED_KEY);
+  await forgotten;
   signInScreen(root, { notice, onSignedIn: (me) => start(me, { fresh: true }) });
 }
 
 async function start(me, { fresh }) {
+  localStorage.removeItem(ENDED_KEY);
   answersFor(me.user?.id ?? me.user?.username);
   remember(me, { fresh });
   mount(root, h("p.loading", {}, "Loading the maps…"));

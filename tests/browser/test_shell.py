@@ -7,7 +7,7 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from responder.core.models import SignInState
 from tests.factories import (
@@ -28,6 +28,7 @@ from tests.signin_helpers import code_for, code_from_uri, enrolment_code_for
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SERVICE_WORKER = Path(__file__).resolve().parents[2] / "frontend" / "dist" / "sw.js"
+ENDED = "Your session has ended. Sign in again."
 # Caches of data, not of the app's own code.
 USER_CACHES = "caches.keys().then((names) => names.filter((n) => !n.includes('shell')))"
 
@@ -147,20 +148,79 @@ def test_a_locked_account_says_whom_to_call(page):
     expect(page.get_by_role("alert")).to_contain_text("district IT")
 
 
-def test_an_ended_session_goes_back_to_sign_in_with_a_message(page):
-    user, device = user_with_device(is_superuser=True)
-    sign_in(page, user, code_for(device))
-    expect(main_nav(page)).to_be_visible()
-
-    # As the server's idle timeout leaves it: the cookie stays, its session is gone. (Clearing
-    # the cookie instead races a request in flight, whose answer would set it again.)
+def session_end(user) -> None:
+    """As the server's idle timeout leaves it: the cookie stays, its session is gone. (Clearing
+    the cookie instead races a request in flight, whose answer would set it again.)"""
     for session in Session.objects.all():
         if session.get_decoded().get("_auth_user_id") == str(user.pk):
             session.delete()
+
+
+def settled(page: Page) -> None:
+    """The shell's first requests are answered: an idle timeout ends a session with nothing
+    in flight. (One in flight then is refused, 403, or fails as its session is saved, 400.)"""
+    expect(main_nav(page)).to_be_visible()
+    page.wait_for_function(
+        """() => ["incidents/", "emergency-grants", "push/vapid-key"].every((path) =>
+          performance.getEntriesByType("resource").some((e) => e.name.endsWith(`/api/v1/${path}`)))"""
+    )
+
+
+def test_an_ended_session_goes_back_to_sign_in_with_a_message(page):
+    user, device = user_with_device(is_superuser=True)
+    sign_in(page, user, code_for(device))
+    settled(page)
+
+    session_end(user)
     page.reload()
 
-    expect(page.get_by_role("alert")).to_have_text("Your session has ended. Sign in again.")
+    expect(page.get_by_role("alert")).to_have_text(ENDED)
     expect(page.get_by_label("Username")).to_be_visible()
+
+
+def test_a_reload_after_the_app_found_its_session_ended_still_says_so(page):
+    # CI saw the shell's first requests refused: the page forgot the device, then the
+    # reload came before it could say why, and found nothing that said a session was here.
+    page.context.errors.expect(
+        r"status of 403 .*/api/v1/(incidents/|emergency-grants)\)$", why="the session is gone"
+    )
+    user, device = user_with_device(is_superuser=True)
+    sign_in(page, user, code_for(device))
+    settled(page)
+    session_end(user)
+
+    main_nav(page).get_by_role("button", name="Incidents").click()
+    expect(page.get_by_role("alert")).to_have_text(ENDED)
+    page.reload()
+
+    expect(page.get_by_role("alert")).to_have_text(ENDED)
+    expect(page.get_by_label("Username")).to_be_visible()
+
+
+def test_a_session_check_answered_while_the_app_starts_keeps_the_notice(page):
+    user, device = user_with_device(is_superuser=True)
+    sign_in(page, user, code_for(device))
+    settled(page)
+    session_end(user)
+    held = []
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.fallback()
+        else:
+            held.append(route)
+
+    page.route("**/api/v1/auth/me", hold_the_first)
+    page.reload()  # the start's auth/me is held
+    # Back from the pocket as it starts: the app's own check (session.js) is answered first,
+    # and the sign-in it shows forgets the device before the start hears its answer.
+    page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.get_by_role("alert")).to_have_text(ENDED)
+    page.locator("form.signin").evaluate("(form) => { form.dataset.before = ''; }")
+    held[0].fallback()
+
+    started = page.locator("form.signin:not([data-before])")
+    expect(started.get_by_role("alert")).to_have_text(ENDED)
 
 
 def test_signing_out_ends_the_session_and_forgets_the_saved_data(page):
