@@ -19,12 +19,14 @@ class Tablet:
 
     def __init__(self, cursor: int, alarm_scope: AlarmScope = EVERYWHERE) -> None:
         self.cursor, self.alarm_scope, self.frames = cursor, alarm_scope, []
+        self.writes = 0
 
     def send_now(self, wire: bytes) -> bool:
         return False  # as off daphne: every frame through `write`
 
     async def write(self, frames: list[Frame]) -> None:
         self.frames += [json.loads(frame.text) for frame in frames]
+        self.writes += 1
 
     @property
     def seqs(self) -> list[int]:
@@ -47,6 +49,8 @@ def acknowledge(hub: fanout.Fanout, seq: int, building: int) -> None:
 
 
 async def settled() -> None:
+    """Past a flood's wait before a write pass (each test's announcements come in a burst)."""
+    await asyncio.sleep(fanout.COALESCE_SECONDS * 2)
     for _ in range(5):
         await asyncio.sleep(0)
 
@@ -75,6 +79,26 @@ async def test_announcements_out_of_order_go_out_in_order_from_the_announcements
     assert tablet.seqs == [11, 12, 13]
     assert hub.head == 13
     assert not hub._wake.is_set()
+    await hub.stop()
+
+
+async def test_a_lone_alarm_goes_at_once_and_a_flood_in_fewer_writes():
+    tablet = Tablet(cursor=10)
+    hub = hub_at(10, tablet)
+
+    announce(hub, 11)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert tablet.seqs == [11]  # no wait: nothing was written lately
+    announce(hub, 12)  # a flood: the pass waits a moment for more
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert tablet.seqs == [11]
+    announce(hub, 13)
+    await settled()
+
+    assert tablet.seqs == [11, 12, 13]
+    assert tablet.writes == 2  # 12 and 13 in one
     await hub.stop()
 
 
