@@ -139,7 +139,7 @@ class Layout:
         self._start(
             "gunicorn",
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{http_port}",
-             "--worker-class", "gthread", "--workers", "2", "--threads", "4",
+             "--worker-class", "gthread", "--workers", "1", "--threads", "8",
              "responder.wsgi:application"],
             http_port,
         )  # fmt: skip

@@ -43,9 +43,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--socket-processes", type=int, default=1)
-    # Production runs several API processes behind the proxy; one daphne runs a sync
-    # view's database waits one GIL at a time.
-    parser.add_argument("--api-processes", type=int, default=2)
+    # gunicorn: one process of 8 threads per 2 cores, as deploy/ runs it (two processes cost
+    # an ingest a third more CPU here: docs/BENCHMARKS.md). --api-server daphne: that many
+    # daphnes, as one runs a sync view's database waits one GIL at a time.
+    parser.add_argument("--api-processes", type=int, default=1)
+    parser.add_argument("--api-threads", type=int, default=8, help="gunicorn's, per process")
     # gunicorn (WSGI) serves HTTP, daphne the sockets, as the README deploys them.
     parser.add_argument("--api-server", choices=["gunicorn", "daphne"], default="gunicorn")
     parser.add_argument("--client-processes", type=int, default=0, help="0: 1 per 500")
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     socket_ports = [free_port() for _ in range(args.socket_processes)]
     if args.api_server == "gunicorn":
         api_ports = api_ports[:1]  # one master, its workers share the port
-        api = [gunicorn(api_ports[0], args.api_processes, tmp)]
+        api = [gunicorn(api_ports[0], args.api_processes, args.api_threads, tmp)]
     else:
         api = [daphne(port, tmp) for port in api_ports]
     for process in api:
@@ -144,10 +146,10 @@ def daphne(port: int, tmp: Path) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, stdout=(tmp / f"daphne-{port}.log").open("w"))
 
 
-def gunicorn(port: int, workers: int, tmp: Path) -> subprocess.Popen:
+def gunicorn(port: int, workers: int, threads: int, tmp: Path) -> subprocess.Popen:
     command = [
         PYTHON, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--worker-class", "gthread", "--threads", "4", "--keep-alive", "75",
+        "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "75",
         "responder.wsgi:application",
     ]  # fmt: skip
     log = (tmp / f"gunicorn-{port}.log").open("w")
